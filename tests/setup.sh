@@ -1,0 +1,40 @@
+#!/bin/sh
+# Installs what Concord's build, demo and tests need on a Debian 12 machine (run as root).
+# Safe to run again: it installs only what is missing.
+set -eu
+
+PKGS="make git ca-certificates debootstrap systemd-container dbus iproute2 nftables
+      openipmi ipmitool fence-agents tgt istgt libiscsi-bin sbd openssl python3 dpkg-dev
+     "
+
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	echo "setup: installing Debian packages:$missing"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# Go: Debian 12's own Go is too old for this module; a Go >= 1.21 fetches the
+# toolchain go.mod names through the module proxy (GOTOOLCHAIN).
+need=$(sed -n 's/^go //p' "$(dirname "$0")/../go.mod")
+if ! command -v go >/dev/null 2>&1; then
+	if [ -x /usr/local/go/bin/go ]; then
+		:
+	else
+		echo "setup: installing golang-1.23 from bookworm-backports to bootstrap Go $need"
+		echo "deb http://deb.debian.org/debian bookworm-backports main" >/etc/apt/sources.list.d/concord-backports.list
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports golang-1.23-go >/dev/null
+		ln -sf /usr/lib/go-1.23/bin/go /usr/local/bin/go
+	fi
+fi
+
+# A system bus on the host: systemd-nspawn registers with it.
+if [ ! -S /run/dbus/system_bus_socket ]; then
+	mkdir -p /run/dbus
+	dbus-daemon --system --fork
+fi
+echo "setup: ok"
