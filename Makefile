@@ -24,12 +24,12 @@ unit:
 
 # integration: real systemd nodes, real fencing peers; needs root.
 integration: deb
-	$(GO) test -count=1 -timeout 60m -v ./tests/... -deb $(abspath $(OUT))/concord.deb
+	CONCORD_DEB=$(abspath $(OUT))/concord.deb $(GO) test -count=1 -timeout 60m -v ./tests/...
 
 test: unit integration
 
 bench: deb
-	$(GO) run ./tests/cmd/concord-bench -deb $(abspath $(OUT))/concord.deb
+	for b in tests/bench/*/; do CONCORD_DEB=$(abspath $(OUT))/concord.deb $(GO) run ./$$b || exit 1; done
 
 deb: build
 	VERSION=$(VERSION) OUT=$(abspath $(OUT)) sh packaging/build-deb.sh

@@ -1,0 +1,56 @@
+// Command concord-noded is Concord's node daemon: heartbeat links, failure
+// detection, membership views, quorum, group messaging and the replicated
+// cluster configuration. See concord-noded(8).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/concord-ha/concord/lib/jlog"
+	"github.com/concord-ha/concord/lib/noded"
+)
+
+var version = "dev"
+
+func main() {
+	var o noded.Options
+	flag.StringVar(&o.ConfigPath, "config", "/etc/concord/cluster.conf", "cluster configuration `file`")
+	flag.StringVar(&o.KeyPath, "key", "/etc/concord/authkey", "cluster key `file` (mode 0600)")
+	flag.StringVar(&o.StateDir, "state", "/var/lib/concord", "state `directory` for the replicated configuration")
+	flag.StringVar(&o.NodeName, "node", "", "this node's `name` in the configuration (default: host name)")
+	debug := flag.Bool("debug", false, "log debug messages")
+	showVersion := flag.Bool("version", false, "print the version and exit")
+	flag.Parse()
+	if *showVersion {
+		fmt.Println(version)
+		return
+	}
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "concord-noded: unexpected argument %q\n", flag.Arg(0))
+		os.Exit(2)
+	}
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	o.Logger = jlog.New("concord-noded", os.Stderr, level)
+	o.Version = version
+
+	d, err := noded.New(o)
+	if err != nil {
+		o.Logger.Error("cannot start: " + err.Error())
+		os.Exit(1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := d.Run(ctx); err != nil {
+		o.Logger.Error("stopped: " + err.Error())
+		os.Exit(1)
+	}
+}

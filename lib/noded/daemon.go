@@ -1,0 +1,894 @@
+package noded
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/concord-ha/concord/lib/config"
+	"github.com/concord-ha/concord/lib/confstore"
+	"github.com/concord-ha/concord/lib/frame"
+	"github.com/concord-ha/concord/lib/link"
+	"github.com/concord-ha/concord/lib/membership"
+	"github.com/concord-ha/concord/lib/nodebus"
+	"github.com/concord-ha/concord/lib/quorum"
+)
+
+// Options are concord-noded's command-line settings.
+type Options struct {
+	ConfigPath string // /etc/concord/cluster.conf
+	KeyPath    string // /etc/concord/authkey
+	StateDir   string // /var/lib/concord
+	NodeName   string // this node's name in the config; default: the host name
+	Version    string
+	Logger     *slog.Logger
+	NoBus      bool // run without D-Bus (tests)
+}
+
+// Frame kinds.
+const (
+	kindMembership = 1
+	kindConfig     = 2
+	kindProbe      = 3
+)
+
+// Store ticks are slower than core ticks: raft works at human speed.
+const storeTickEvery = 10
+
+// How long a node with no replicated state listens for an existing cluster
+// before it bootstraps one from cluster.conf.
+const bootstrapWaitTicks = 100
+
+type rxFrame struct {
+	link uint8
+	data []byte
+}
+
+// Daemon is one running concord-noded. All fields are owned by the loop
+// goroutine except mu-guarded status, which D-Bus methods read.
+type Daemon struct {
+	opts Options
+	log  *slog.Logger
+
+	fileCfg *config.Cluster // what cluster.conf said at start
+	cfg     *config.Cluster // the replicated configuration in force
+	self    config.Node
+	inc     uint64
+
+	core   *membership.Node
+	quorum *quorum.Tracker
+	qstate quorum.State
+	store  *confstore.Store
+	sealer *frame.Sealer
+	opener *frame.Opener
+	ports  []Port
+	health *link.Health
+	group  net.HardwareAddr
+
+	tick      uint64
+	view      membership.View
+	state     string
+	joinWait  int // ticks waited for an existing cluster before bootstrapping
+	peerInit  bool
+	counters  map[string]uint64
+	pending   map[uint64]chan error
+	reqs      chan func()
+	rx        chan rxFrame
+	bus       *bus
+	lastWd    time.Time
+	wdEvery   time.Duration
+	lastNotif string
+
+	fragID  uint32
+	reasm   map[uint16]*reassembly
+	deleted bool // this node was deleted from the configuration: leave and stop
+
+	mu     sync.Mutex
+	status nodebus.Status
+	cfgTxt []byte
+}
+
+// Port is one heartbeat link as the daemon uses it; *link.Conn is the real one.
+type Port interface {
+	WriteTo(payload []byte, dst net.HardwareAddr) error
+	ReadFrom(buf []byte) (int, net.HardwareAddr, error)
+	Close() error
+}
+
+// New loads the configuration and key and opens the links and the store.
+func New(opts Options) (*Daemon, error) {
+	fc, err := config.Load(opts.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	name := opts.NodeName
+	if name == "" {
+		if name, err = os.Hostname(); err != nil {
+			return nil, fmt.Errorf("host name: %w", err)
+		}
+	}
+	self := fc.NodeByName(name)
+	if self == nil {
+		return nil, fmt.Errorf("%s: this host %q is not a [node %s] section (set --node NAME to choose one)", opts.ConfigPath, name, name)
+	}
+	key, err := frame.LoadKey(opts.KeyPath)
+	if err != nil {
+		return nil, err
+	}
+	group := link.MulticastGroup(fc.ID)
+	var ports []Port
+	for i, l := range self.Links {
+		c, err := link.Open(l.Interface, group)
+		if err != nil {
+			for _, p := range ports {
+				p.Close()
+			}
+			return nil, fmt.Errorf("link %d (%s): %w", i, l.Interface, err)
+		}
+		ports = append(ports, c)
+	}
+	opts.NodeName = name
+	d, err := NewWith(opts, fc, key, ports)
+	if err != nil {
+		for _, p := range ports {
+			p.Close()
+		}
+		return nil, err
+	}
+	return d, nil
+}
+
+// NewWith builds a daemon from a parsed configuration, a key and open ports
+// (one per link of this node, in order).
+func NewWith(opts Options, fc *config.Cluster, key []byte, ports []Port) (*Daemon, error) {
+	d := &Daemon{opts: opts, log: opts.Logger, counters: map[string]uint64{}, pending: map[uint64]chan error{},
+		reqs: make(chan func(), 64), rx: make(chan rxFrame, 4096), state: "starting", ports: ports,
+		reasm: map[uint16]*reassembly{}}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	d.fileCfg = fc
+	self := fc.NodeByName(opts.NodeName)
+	if self == nil {
+		return nil, fmt.Errorf("no node named %q in the configuration", opts.NodeName)
+	}
+	d.self = *self
+	d.inc = uint64(time.Now().UnixNano())
+	var err error
+	if d.sealer, err = frame.NewSealer(key, fc.ID, self.Number, d.inc); err != nil {
+		return nil, err
+	}
+	if d.opener, err = frame.NewOpener(key, fc.ID); err != nil {
+		return nil, err
+	}
+	if d.store, err = confstore.Open(opts.StateDir, self.Number, storeLogger{d.log}); err != nil {
+		return nil, err
+	}
+	d.cfg = fc
+	if d.store.Initialized() {
+		// A node that joined but has not yet received the configuration
+		// has an empty one: keep the file's until it arrives.
+		if sc := d.store.Cluster(); len(sc.Nodes) > 0 {
+			d.cfg = sc
+			if n := d.cfg.Node(self.Number); n != nil {
+				d.self = *n
+			}
+		}
+	}
+	if err := d.startCore(); err != nil {
+		return nil, err
+	}
+	d.group = link.MulticastGroup(fc.ID)
+	d.health = link.NewHealth(d.ticks(fc.Totem.LinkDeadTime))
+	return d, nil
+}
+
+func (d *Daemon) ticks(t time.Duration) uint64 {
+	n := uint64(t / d.cfg.Totem.Tick)
+	if n == 0 {
+		n = 1
+	}
+	return n
+}
+
+func (d *Daemon) startCore() error {
+	c := d.cfg
+	peers := nodeNumbers(c)
+	core, err := membership.New(membership.Config{
+		ID:              membership.NodeID(d.self.Number),
+		Incarnation:     d.inc,
+		Peers:           toIDs(peers),
+		HeartbeatTicks:  int(d.ticks(c.Totem.HeartbeatInterval)),
+		Detector:        membership.NewTimeoutDetector(int(d.ticks(c.Totem.DeadTime))),
+		TransitionTicks: int(d.ticks(c.Totem.JoinTimeout)),
+		MinSeq:          d.loadViewSeq(),
+		Logger:          coreLogger{d.log},
+	})
+	if err != nil {
+		return err
+	}
+	d.core = core
+	q, err := quorum.NewTracker(quorumConfig(c))
+	if err != nil {
+		return fmt.Errorf("quorum: %w", err)
+	}
+	d.quorum = q
+	return nil
+}
+
+func quorumConfig(c *config.Cluster) quorum.Config {
+	votes := map[uint16]uint32{}
+	for _, n := range c.Nodes {
+		votes[n.Number] = n.Votes
+	}
+	return quorum.Config{
+		Votes: votes, ExpectedVotes: c.Quorum.ExpectedVotes, TwoNode: c.Quorum.TwoNode,
+		WaitForAll: c.Quorum.WaitForAll, LastManStanding: c.Quorum.LastManStanding,
+		LMSWindowTicks: uint64(c.Quorum.LMSWindow / c.Totem.Tick), TieBreaker: c.Quorum.TieBreaker,
+	}
+}
+
+func nodeNumbers(c *config.Cluster) []uint16 {
+	var ns []uint16
+	for _, n := range c.Nodes {
+		ns = append(ns, n.Number)
+	}
+	return ns
+}
+
+func toIDs(ns []uint16) []membership.NodeID {
+	ids := make([]membership.NodeID, len(ns))
+	for i, n := range ns {
+		ids[i] = membership.NodeID(n)
+	}
+	return ids
+}
+
+func (d *Daemon) closePorts() {
+	for _, p := range d.ports {
+		p.Close()
+	}
+}
+
+// Run is the event loop. It returns when ctx ends, after leaving the
+// cluster cleanly.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.closePorts()
+	for i, p := range d.ports {
+		go d.readLink(uint8(i), p)
+	}
+	if !d.opts.NoBus {
+		b, err := newBus(d)
+		if err != nil {
+			return err
+		}
+		d.bus = b
+		defer b.close()
+	}
+	if wd, err := daemon.SdWatchdogEnabled(false); err == nil && wd > 0 {
+		d.wdEvery = wd / 3
+	}
+	d.refresh()
+	d.log.Info("concord-noded started", "node", d.self.Number, "name", d.self.Name, "cluster", d.cfg.Name,
+		"links", len(d.ports), "incarnation", d.inc)
+	daemon.SdNotify(false, daemon.SdNotifyReady)
+	d.state = "joining"
+
+	t := time.NewTicker(d.cfg.Totem.Tick)
+	defer t.Stop()
+	var leaveDeadline <-chan time.Time
+	done := ctx.Done()
+	for {
+		select {
+		case <-done:
+			done = nil
+			d.state = "leaving"
+			d.log.Info("leaving the cluster", "reason", "stop requested")
+			daemon.SdNotify(false, daemon.SdNotifyStopping)
+			d.core.Leave()
+			leaveDeadline = time.After(300 * time.Millisecond)
+		case <-leaveDeadline:
+			d.log.Info("left the cluster", "view", d.view.ID.Seq)
+			return nil
+		case f := <-d.rx:
+			d.receive(f)
+		case fn := <-d.reqs:
+			fn()
+		case <-t.C:
+			d.onTick()
+		}
+		d.process()
+		if d.deleted && done != nil {
+			done = nil
+			d.state = "leaving"
+			d.core.Leave()
+			leaveDeadline = time.After(300 * time.Millisecond)
+		}
+	}
+}
+
+func (d *Daemon) readLink(idx uint8, c Port) {
+	buf := make([]byte, 2048)
+	for {
+		n, _, err := c.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			d.log.Warn("link read failed", "link", idx, "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		b := make([]byte, n)
+		copy(b, buf[:n])
+		select {
+		case d.rx <- rxFrame{link: idx, data: b}:
+		default:
+			// The loop is behind; dropping here is what a full NIC ring does.
+			d.exec(func() { d.counters["dropped_backlog"]++ })
+		}
+	}
+}
+
+// exec runs fn on the loop without waiting.
+func (d *Daemon) exec(fn func()) {
+	select {
+	case d.reqs <- fn:
+	default:
+	}
+}
+
+// call runs fn on the loop and waits for it.
+func (d *Daemon) call(fn func()) {
+	done := make(chan struct{})
+	d.reqs <- func() { fn(); close(done) }
+	<-done
+}
+
+func (d *Daemon) receive(f rxFrame) {
+	d.counters["received"]++
+	h, payload, err := d.opener.Open(nil, f.data)
+	switch {
+	case err == nil:
+	case errors.Is(err, frame.ErrReplay):
+		// The same frame again, usually its copy from another link: the
+		// link still proved alive.
+		d.counters["duplicate"]++
+		if d.knownPeer(h.Sender) {
+			d.health.Heard(h.Sender, f.link, d.tick)
+		}
+		return
+	default:
+		d.counters[dropReason(err)]++
+		return
+	}
+	if !d.knownPeer(h.Sender) {
+		d.counters["dropped_unknown_node"]++
+		return
+	}
+	d.health.Heard(h.Sender, f.link, d.tick)
+	switch h.Kind {
+	case kindMembership:
+		var m membership.Message
+		if err := m.UnmarshalBinary(payload); err != nil {
+			d.counters["dropped_malformed"]++
+			return
+		}
+		if err := d.core.Step(m); err != nil {
+			d.counters["dropped_rejected"]++
+			d.log.Debug("membership message rejected", "from", h.Sender, "err", err)
+		}
+	case kindConfig:
+		d.peerInit = true
+		if !d.store.Initialized() {
+			return
+		}
+		r := d.reasm[h.Sender]
+		if r == nil {
+			r = &reassembly{}
+			d.reasm[h.Sender] = r
+		}
+		whole, err := r.add(payload)
+		if err != nil {
+			d.counters["dropped_malformed"]++
+			return
+		}
+		if whole == nil {
+			return
+		}
+		if err := d.store.Step(h.Sender, whole); err != nil {
+			d.counters["dropped_malformed"]++
+			d.log.Debug("config message rejected", "from", h.Sender, "err", err)
+		}
+	case kindProbe:
+		if len(payload) > 0 && payload[0] == 1 {
+			d.peerInit = true
+		}
+	default:
+		d.counters["dropped_unknown_kind"]++
+	}
+}
+
+func dropReason(err error) string {
+	switch {
+	case errors.Is(err, frame.ErrShort):
+		return "dropped_short"
+	case errors.Is(err, frame.ErrMagic), errors.Is(err, frame.ErrVersion):
+		return "dropped_malformed"
+	case errors.Is(err, frame.ErrCluster):
+		return "dropped_cluster"
+	case errors.Is(err, frame.ErrAuth):
+		return "dropped_auth"
+	case errors.Is(err, frame.ErrStaleIncarnation):
+		return "dropped_stale"
+	}
+	return "dropped_other"
+}
+
+func (d *Daemon) knownPeer(n uint16) bool {
+	return n != d.self.Number && d.cfg.Node(n) != nil
+}
+
+func (d *Daemon) onTick() {
+	d.tick++
+	d.core.Tick()
+	if d.tick%storeTickEvery == 0 {
+		d.tickStore()
+	}
+	for _, ch := range d.health.Tick(d.tick) {
+		state := "down"
+		if ch.Up {
+			state = "up"
+		}
+		lvl := slog.LevelWarn
+		if ch.Up {
+			lvl = slog.LevelInfo
+		}
+		d.log.Log(context.Background(), lvl, fmt.Sprintf("link %d to node %d is %s", ch.Link, ch.Peer, state),
+			"node", ch.Peer, "link", ch.Link, "state", state)
+		if d.bus != nil {
+			d.bus.emit("LinkChanged", ch.Peer, ch.Link, state)
+		}
+	}
+	if st, changed := d.quorum.Tick(d.tick); changed {
+		d.setQuorum(st, "last_man_standing window")
+	}
+	if d.wdEvery > 0 && time.Since(d.lastWd) >= d.wdEvery {
+		daemon.SdNotify(false, daemon.SdNotifyWatchdog)
+		d.lastWd = time.Now()
+	}
+	if d.tick%10 == 0 {
+		d.refresh()
+	}
+}
+
+func (d *Daemon) tickStore() {
+	if !d.store.Initialized() {
+		d.joinWait++
+		switch {
+		case d.peerInit:
+			d.log.Info("joining the replicated configuration of a running cluster")
+			if err := d.store.Join(); err != nil {
+				d.log.Error("config store: join failed", "err", err)
+			}
+		case d.joinWait*storeTickEvery >= bootstrapWaitTicks:
+			d.log.Info("no running cluster heard: bootstrapping the replicated configuration from "+d.opts.ConfigPath,
+				"nodes", len(d.fileCfg.Nodes))
+			if err := d.store.Bootstrap(d.fileCfg); err != nil {
+				d.log.Error("config store: bootstrap failed", "err", err)
+			}
+		}
+	} else {
+		d.store.Tick()
+	}
+	// Probes tell nodes without state whether a cluster already runs.
+	init := byte(0)
+	if d.store.Initialized() {
+		init = 1
+	}
+	d.sendFrame(kindProbe, 0, []byte{init})
+}
+
+// process drains the core and the store after every event.
+func (d *Daemon) process() {
+	if d.core.HasReady() {
+		rd := d.core.Ready()
+		for i := range rd.Messages {
+			m := &rd.Messages[i]
+			b, err := m.MarshalBinary()
+			if err != nil {
+				d.log.Error("membership: cannot encode message", "err", err)
+				continue
+			}
+			d.sendFrame(kindMembership, uint16(m.To), b)
+		}
+		for _, ev := range rd.Events {
+			if ev.View != nil {
+				d.installView(*ev.View, ev.Reason)
+			}
+			if dl := ev.Delivery; dl != nil && d.bus != nil && !dl.Unicast {
+				d.bus.emit("GroupMessage", dl.Group, uint16(dl.From), dl.Seq, dl.Payload)
+			}
+		}
+		d.core.Advance()
+	}
+	for d.store.Initialized() {
+		rd, ok := d.store.Ready()
+		if !ok {
+			break
+		}
+		{
+			if err := d.store.Advance(rd); err != nil {
+				// Without durable state we must not go on acknowledging.
+				d.log.Error("config store: cannot persist; stopping", "err", err)
+				os.Exit(1)
+			}
+			for _, o := range rd.Outgoing {
+				d.fragID++
+				frags := fragment(d.fragID, o.Data, frame.MaxPayload)
+				if frags == nil {
+					d.log.Error("config store: message too large to send", "to", o.To, "bytes", len(o.Data))
+				}
+				for _, f := range frags {
+					d.sendFrame(kindConfig, o.To, f)
+				}
+			}
+			for _, r := range rd.Applied {
+				if ch, ok := d.pending[r.ReqID]; ok {
+					ch <- r.Err
+					delete(d.pending, r.ReqID)
+				}
+				if r.Err == nil {
+					d.log.Info("configuration changed: "+r.Op.String(), "reason", r.Op.String(), "origin", r.Op.Origin)
+					if d.bus != nil {
+						d.bus.emit("ConfigChanged", d.store.Status().Applied, r.Op.String())
+					}
+				}
+			}
+			if rd.Changed {
+				d.applyConfig(d.store.Cluster())
+			}
+		}
+	}
+}
+
+func (d *Daemon) applyConfig(c *config.Cluster) {
+	if len(c.Nodes) == 0 {
+		return
+	}
+	old := d.cfg
+	if old.Node(d.self.Number) != nil && c.Node(d.self.Number) == nil {
+		d.log.Warn("this node was deleted from the cluster configuration; stopping", "node", d.self.Number)
+		d.deleted = true
+	}
+	if n := c.Node(d.self.Number); n != nil {
+		d.self = *n
+	}
+	d.cfg = c
+	for _, n := range old.Nodes {
+		if c.Node(n.Number) == nil {
+			d.opener.Forget(n.Number)
+			d.health.Forget(n.Number)
+		}
+	}
+	d.core.SetPeers(toIDs(nodeNumbers(c)))
+	st, err := d.quorum.SetConfig(quorumConfig(c))
+	if err != nil {
+		d.log.Error("quorum: new configuration rejected", "err", err)
+	} else {
+		d.setQuorum(st, "configuration changed")
+	}
+	d.refresh()
+}
+
+// The highest view seq is kept on disk so a restarted node never reuses a
+// view id of its previous life.
+func (d *Daemon) viewSeqPath() string { return filepath.Join(d.opts.StateDir, "view-seq") }
+
+func (d *Daemon) loadViewSeq() uint64 {
+	b, err := os.ReadFile(d.viewSeqPath())
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		d.log.Warn("ignoring a corrupt view-seq file", "path", d.viewSeqPath(), "err", err)
+		return 0
+	}
+	return n
+}
+
+func (d *Daemon) saveViewSeq(seq uint64) {
+	if err := writeFileAtomic(d.viewSeqPath(), []byte(strconv.FormatUint(seq, 10)+"\n")); err != nil {
+		d.log.Warn("cannot save the view seq", "err", err)
+	}
+}
+
+func (d *Daemon) installView(v membership.View, reason string) {
+	d.view = v
+	d.saveViewSeq(v.ID.Seq)
+	d.state = "joined"
+	members := make([]uint16, len(v.Members))
+	for i, m := range v.Members {
+		members[i] = uint16(m)
+	}
+	d.log.Info(fmt.Sprintf("installed view %d.%d members %v (%s)", v.ID.Seq, v.ID.Coord, members, reason),
+		"view", v.ID.Seq, "coordinator", v.ID.Coord, "members", fmt.Sprint(members), "reason", reason)
+	if d.bus != nil {
+		d.bus.emit("ViewChanged", v.ID.Seq, uint16(v.ID.Coord), members, reason)
+	}
+	d.setQuorum(d.quorum.Update(members, d.tick), "view "+fmt.Sprint(v.ID.Seq))
+	d.refresh()
+}
+
+func (d *Daemon) setQuorum(st quorum.State, why string) {
+	old := d.qstate
+	d.qstate = st
+	if old.Quorate == st.Quorate && old.TotalVotes == st.TotalVotes && old.ExpectedVotes == st.ExpectedVotes && old.Quorum == st.Quorum {
+		return
+	}
+	word := "not quorate"
+	if st.Quorate {
+		word = "quorate"
+	}
+	d.log.Info(fmt.Sprintf("quorum: %s, %d of %d votes, quorum %d (%s)", word, st.TotalVotes, st.ExpectedVotes, st.Quorum, st.Reason),
+		"quorate", st.Quorate, "view", d.view.ID.Seq, "reason", why)
+	if d.bus != nil {
+		d.bus.emit("QuorumChanged", st.Quorate, st.TotalVotes, st.ExpectedVotes, st.Quorum, st.Reason)
+	}
+}
+
+// sendFrame seals payload once and sends a copy on every link: to the
+// multicast group when to is 0, else to that node's address on the link.
+func (d *Daemon) sendFrame(kind uint8, to uint16, payload []byte) {
+	f, _, err := d.sealer.Seal(nil, kind, payload)
+	if err != nil {
+		d.log.Error("cannot seal frame", "kind", kind, "len", len(payload), "err", err)
+		return
+	}
+	var dst *config.Node
+	if to != 0 {
+		if dst = d.cfg.Node(to); dst == nil {
+			return
+		}
+	}
+	for i, p := range d.ports {
+		addr := d.group
+		if dst != nil {
+			if i >= len(dst.Links) {
+				continue
+			}
+			addr = dst.Links[i].MAC
+		}
+		frame.SetLink(f, uint8(i))
+		if err := p.WriteTo(f, addr); err != nil {
+			d.counters["send_errors"]++
+			continue
+		}
+		d.counters["sent"]++
+	}
+}
+
+// refresh rebuilds the status snapshot that D-Bus readers see.
+func (d *Daemon) refresh() {
+	cs := d.core.Status()
+	inView := map[uint16]bool{}
+	for _, m := range d.view.Members {
+		inView[uint16(m)] = true
+	}
+	s := nodebus.Status{
+		Version:   d.opts.Version,
+		Cluster:   nodebus.ClusterInfo{Name: d.cfg.Name, ID: d.cfg.ID},
+		LocalNode: d.self.Number, LocalName: d.self.Name, State: d.state,
+		View: nodebus.ViewInfo{Seq: d.view.ID.Seq, Coordinator: uint16(d.view.ID.Coord)},
+		Quorum: nodebus.QuorumInfo{Quorate: d.qstate.Quorate, TotalVotes: d.qstate.TotalVotes,
+			ExpectedVotes: d.qstate.ExpectedVotes, Quorum: d.qstate.Quorum, Reason: d.qstate.Reason},
+	}
+	for _, m := range d.view.Members {
+		s.View.Members = append(s.View.Members, uint16(m))
+	}
+	for _, n := range d.cfg.Nodes {
+		ni := nodebus.NodeInfo{Number: n.Number, Name: n.Name, UUID: n.UUID.String(), Votes: n.Votes,
+			InView: inView[n.Number], Attrs: n.Attrs, State: cs.NodeState(membership.NodeID(n.Number))}
+		for i, l := range n.Links {
+			state := "down"
+			switch {
+			case n.Number == d.self.Number:
+				state = "local"
+			case i < len(d.ports) && d.health.State(n.Number, uint8(i)):
+				state = "up"
+			}
+			ni.Links = append(ni.Links, nodebus.LinkInfo{Index: uint8(i), Interface: l.Interface, MAC: l.MAC.String(), State: state})
+		}
+		s.Nodes = append(s.Nodes, ni)
+	}
+	sort.Slice(s.Nodes, func(i, j int) bool { return s.Nodes[i].Number < s.Nodes[j].Number })
+	txt := config.Format(d.cfg)
+	d.mu.Lock()
+	d.status = s
+	d.cfgTxt = txt
+	d.mu.Unlock()
+	if d.bus != nil {
+		d.bus.update(s, d.counters)
+	}
+	word := "not quorate"
+	if s.Quorum.Quorate {
+		word = "quorate"
+	}
+	notif := fmt.Sprintf("view %d: %d of %d nodes, %s", s.View.Seq, len(s.View.Members), len(s.Nodes), word)
+	if notif != d.lastNotif {
+		d.lastNotif = notif
+		daemon.SdNotify(false, "STATUS="+notif)
+	}
+}
+
+func (d *Daemon) snapshot() nodebus.Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.status
+}
+
+func (d *Daemon) statusJSON() []byte {
+	b, _ := json.MarshalIndent(d.snapshot(), "", "  ")
+	return b
+}
+
+func (d *Daemon) configText() []byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfgTxt
+}
+
+// propose hands op to the replicated store and waits until it is applied here.
+func (d *Daemon) propose(op confstore.Op) error {
+	ch := make(chan error, 1)
+	var err error
+	d.call(func() {
+		if !d.store.Initialized() {
+			err = errorf(nodebus.ErrNoLeader, "the replicated configuration is not running yet")
+			return
+		}
+		op.Origin = d.self.Number
+		var id uint64
+		id, err = d.store.Propose(op)
+		if err != nil {
+			if errors.Is(err, confstore.ErrNoLeader) {
+				err = errorf(nodebus.ErrNoLeader, "no configuration leader: %v (is the cluster quorate?)", err)
+			}
+			return
+		}
+		d.pending[id] = ch
+	})
+	if err != nil {
+		return err
+	}
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(10 * time.Second):
+		return errorf(nodebus.ErrTimeout, "the change was not applied within 10s; it may still be applied later")
+	}
+}
+
+// groupOp runs a group call on the loop; bad names and full queues come back as InvalidArgs.
+func (d *Daemon) groupOp(fn func() error) error {
+	var err error
+	d.call(func() { err = fn() })
+	if err != nil {
+		return errorf(nodebus.ErrInvalidArgs, "%v", err)
+	}
+	return nil
+}
+
+func (d *Daemon) addNode(name string, number uint16, votes uint32, links []string, attrs map[string]string) (uint16, error) {
+	n, err := config.NewNode(d.cfgSnapshot(), name, number, votes, links, attrs)
+	if err != nil {
+		return 0, errorf(nodebus.ErrInvalidArgs, "%v", err)
+	}
+	if err := d.propose(confstore.Op{Kind: confstore.AddNode, Node: *n}); err != nil {
+		return 0, err
+	}
+	return n.Number, nil
+}
+
+func (d *Daemon) cfgSnapshot() *config.Cluster {
+	var c *config.Cluster
+	d.call(func() { c = d.cfg })
+	return c
+}
+
+func (d *Daemon) nodeByName(name string) (config.Node, error) {
+	n := d.cfgSnapshot().NodeByName(name)
+	if n == nil {
+		return config.Node{}, errorf(nodebus.ErrNoSuchNode, "no node named %q", name)
+	}
+	return *n, nil
+}
+
+func (d *Daemon) deleteNode(name string) error {
+	n, err := d.nodeByName(name)
+	if err != nil {
+		return err
+	}
+	return d.propose(confstore.Op{Kind: confstore.DeleteNode, Number: n.Number})
+}
+
+func (d *Daemon) setOption(key, value string) error {
+	if err := config.ValidOptionKey(key); err != nil {
+		return errorf(nodebus.ErrInvalidArgs, "%v", err)
+	}
+	return d.propose(confstore.Op{Kind: confstore.SetOption, Key: key, Value: value})
+}
+
+func (d *Daemon) editNode(name string, changes map[string]any) error {
+	n, err := d.nodeByName(name)
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(changes))
+	for k := range changes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := changes[k]
+		bad := func() error {
+			return errorf(nodebus.ErrInvalidArgs, "edit node %q: %q has the wrong type %T", name, k, v)
+		}
+		switch k {
+		case "votes":
+			x, ok := v.(uint32)
+			if !ok {
+				return bad()
+			}
+			n.Votes = x
+		case "name":
+			x, ok := v.(string)
+			if !ok {
+				return bad()
+			}
+			n.Name = x
+		case "links":
+			x, ok := v.([]string)
+			if !ok {
+				return bad()
+			}
+			ls, err := config.ParseLinks(x)
+			if err != nil {
+				return errorf(nodebus.ErrInvalidArgs, "edit node %q: %v", name, err)
+			}
+			n.Links = ls
+		case "attributes":
+			x, ok := v.(map[string]string)
+			if !ok {
+				return bad()
+			}
+			n.Attrs = x
+		default:
+			return errorf(nodebus.ErrInvalidArgs, "edit node %q: unknown key %q (known: votes, name, links, attributes)", name, k)
+		}
+	}
+	return d.propose(confstore.Op{Kind: confstore.EditNode, Number: n.Number, Node: n})
+}
+
+// loggers adapting the cores' logger interfaces to slog.
+type coreLogger struct{ l *slog.Logger }
+
+func (c coreLogger) Debugf(f string, a ...any) { c.l.Debug(fmt.Sprintf(f, a...)) }
+func (c coreLogger) Infof(f string, a ...any)  { c.l.Info(fmt.Sprintf(f, a...)) }
+func (c coreLogger) Warnf(f string, a ...any)  { c.l.Warn(fmt.Sprintf(f, a...)) }
+
+type storeLogger = coreLogger
+

@@ -1,0 +1,240 @@
+package noded
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/concord-ha/concord/lib/config"
+	"github.com/concord-ha/concord/lib/nodebus"
+)
+
+// hub is an in-memory Ethernet segment per link index: a fake at the port
+// seam, so the daemon's wiring (frames, keys, core, store) runs fast here.
+// The real links are proven on the nspawn cluster in tests/.
+type hub struct {
+	mu    sync.Mutex
+	ports map[int][]*memPort // link index -> ports
+	cut   map[string]bool    // "link/mac" frames to or from this port are dropped
+}
+
+type memPort struct {
+	h      *hub
+	link   int
+	mac    net.HardwareAddr
+	in     chan []byte
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (h *hub) port(link int, mac net.HardwareAddr) *memPort {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p := &memPort{h: h, link: link, mac: mac, in: make(chan []byte, 4096), closed: make(chan struct{})}
+	h.ports[link] = append(h.ports[link], p)
+	return p
+}
+
+func (h *hub) setCut(link int, mac net.HardwareAddr, cut bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.cut[fmt.Sprintf("%d/%s", link, mac)] = cut
+}
+
+func (p *memPort) WriteTo(b []byte, dst net.HardwareAddr) error {
+	select {
+	case <-p.closed:
+		return net.ErrClosed
+	default:
+	}
+	p.h.mu.Lock()
+	defer p.h.mu.Unlock()
+	if p.h.cut[fmt.Sprintf("%d/%s", p.link, p.mac)] {
+		return nil
+	}
+	for _, q := range p.h.ports[p.link] {
+		if q == p || p.h.cut[fmt.Sprintf("%d/%s", q.link, q.mac)] {
+			continue
+		}
+		if dst[0]&1 == 0 && !bytes.Equal(dst, q.mac) {
+			continue
+		}
+		select {
+		case <-q.closed:
+		case q.in <- append([]byte(nil), b...):
+		default:
+		}
+	}
+	return nil
+}
+
+func (p *memPort) ReadFrom(b []byte) (int, net.HardwareAddr, error) {
+	select {
+	case f := <-p.in:
+		return copy(b, f), nil, nil
+	case <-p.closed:
+		return 0, nil, net.ErrClosed
+	}
+}
+
+func (p *memPort) Close() error { p.once.Do(func() { close(p.closed) }); return nil }
+
+type testNode struct {
+	d      *Daemon
+	cancel context.CancelFunc
+	done   chan error
+	ports  []*memPort
+}
+
+func testConfig(t *testing.T, n int) *config.Cluster {
+	t.Helper()
+	var b bytes.Buffer
+	b.WriteString("[cluster]\nname = memtest\n\n")
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "[node n%d]\nnumber = %d\nlink = hb0 02:00:00:00:00:%02x\nlink = hb1 02:00:00:00:01:%02x\n\n", i, i, i, i)
+	}
+	c, err := config.Parse(b.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+var testKey = bytes.Repeat([]byte{7}, 32)
+
+func startNode(t *testing.T, h *hub, c *config.Cluster, name, dir string) *testNode {
+	t.Helper()
+	self := c.NodeByName(name)
+	var ports []Port
+	var mps []*memPort
+	for i, l := range self.Links {
+		p := h.port(i, l.MAC)
+		ports = append(ports, p)
+		mps = append(mps, p)
+	}
+	d, err := NewWith(Options{NodeName: name, StateDir: dir, NoBus: true, Version: "test"}, c, testKey, ports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tn := &testNode{d: d, cancel: cancel, done: make(chan error, 1), ports: mps}
+	go func() { tn.done <- d.Run(ctx) }()
+	t.Cleanup(func() { tn.crash() })
+	return tn
+}
+
+// crash stops the node without leaving: its ports go silent.
+func (n *testNode) crash() {
+	for _, p := range n.ports {
+		p.Close()
+	}
+	n.cancel()
+}
+
+func eventually(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, why := cond()
+		if ok {
+			return
+		}
+		last = why
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: not reached; last: %s", what, last)
+}
+
+func members(s nodebus.Status) string { return fmt.Sprint(s.View.Members) }
+
+func agreeOn(t *testing.T, nodes []*testNode, want string) {
+	t.Helper()
+	eventually(t, "view "+want, func() (bool, string) {
+		var seqs []uint64
+		for _, n := range nodes {
+			s := n.d.snapshot()
+			if members(s) != want {
+				return false, fmt.Sprintf("node %s has view %d %s", s.LocalName, s.View.Seq, members(s))
+			}
+			seqs = append(seqs, s.View.Seq)
+		}
+		for _, q := range seqs {
+			if q != seqs[0] {
+				return false, fmt.Sprintf("view seqs differ: %v", seqs)
+			}
+		}
+		return true, ""
+	})
+}
+
+func TestThreeDaemonsFormOneViewAndSurviveACrash(t *testing.T) {
+	h := &hub{ports: map[int][]*memPort{}, cut: map[string]bool{}}
+	c := testConfig(t, 3)
+	var ns []*testNode
+	for i := 1; i <= 3; i++ {
+		ns = append(ns, startNode(t, h, c, fmt.Sprintf("n%d", i), t.TempDir()))
+	}
+	agreeOn(t, ns, "[1 2 3]")
+	ns[2].crash()
+	agreeOn(t, ns[:2], "[1 2]")
+	for _, n := range ns[:2] {
+		if s := n.d.snapshot(); !s.Quorum.Quorate {
+			t.Errorf("node %s not quorate after losing 1 of 3: %+v", s.LocalName, s.Quorum)
+		}
+	}
+}
+
+func TestOneLinkCutChangesNoView(t *testing.T) {
+	h := &hub{ports: map[int][]*memPort{}, cut: map[string]bool{}}
+	c := testConfig(t, 3)
+	var ns []*testNode
+	for i := 1; i <= 3; i++ {
+		ns = append(ns, startNode(t, h, c, fmt.Sprintf("n%d", i), t.TempDir()))
+	}
+	agreeOn(t, ns, "[1 2 3]")
+	seq := ns[0].d.snapshot().View.Seq
+	h.setCut(1, c.Node(2).Links[1].MAC, true)
+	eventually(t, "node 1 sees node 2's hb1 down", func() (bool, string) {
+		s := ns[0].d.snapshot()
+		st := s.Nodes[1].Links[1].State
+		return st == "down", "hb1 of node 2 is " + st
+	})
+	if s := ns[0].d.snapshot(); s.View.Seq != seq || members(s) != "[1 2 3]" {
+		t.Fatalf("a single link cut changed the view: %d %s (was %d)", s.View.Seq, members(s), seq)
+	}
+	h.setCut(1, c.Node(2).Links[1].MAC, false)
+	eventually(t, "hb1 up again", func() (bool, string) {
+		st := ns[0].d.snapshot().Nodes[1].Links[1].State
+		return st == "up", "hb1 of node 2 is " + st
+	})
+}
+
+func TestGarbageFramesAreCountedNotFatal(t *testing.T) {
+	h := &hub{ports: map[int][]*memPort{}, cut: map[string]bool{}}
+	c := testConfig(t, 2)
+	a := startNode(t, h, c, "n1", t.TempDir())
+	b := startNode(t, h, c, "n2", t.TempDir())
+	agreeOn(t, []*testNode{a, b}, "[1 2]")
+	evil := h.port(0, net.HardwareAddr{2, 0, 0, 0, 9, 9})
+	group := a.d.group
+	for _, f := range [][]byte{nil, {1}, []byte("CC"), bytes.Repeat([]byte{0xff}, 200), append([]byte("CC\x01\x01"), make([]byte, 60)...)} {
+		evil.WriteTo(f, group)
+	}
+	eventually(t, "drops counted", func() (bool, string) {
+		var n uint64
+		a.d.call(func() {
+			for k, v := range a.d.counters {
+				if len(k) > 8 && k[:8] == "dropped_" {
+					n += v
+				}
+			}
+		})
+		return n >= 5, fmt.Sprintf("%d drops counted", n)
+	})
+	agreeOn(t, []*testNode{a, b}, "[1 2]")
+}

@@ -1,0 +1,143 @@
+#!/bin/sh
+# Builds $OUT/concord.deb from the binaries `make build` put in $OUT/bin.
+# Usage: VERSION=$(git describe --tags --always --dirty) OUT=/abs/build sh packaging/build-deb.sh
+set -eu
+
+: "${OUT:?OUT must name the build directory (absolute)}"
+VERSION=${VERSION:-0.1.0}
+ARCH=${ARCH:-$(dpkg --print-architecture)}
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+case $OUT in /*) ;; *) OUT=$(pwd)/$OUT ;; esac
+BIN=$OUT/bin
+
+# debversion turns a git describe into a Debian version that sorts right:
+#   v1.2.3 -> 1.2.3          v1.2.3-4-gabc1234 -> 1.2.3+git4.gabc1234
+#   e3d17dd -> 0.1.0~gite3d17dd (no tag yet: before any 0.1.0 release)
+#   ...-dirty -> ....dirty
+debversion() {
+	v=${1#v}
+	dirty=
+	case $v in *-dirty) v=${v%-dirty}; dirty=.dirty ;; esac
+	if printf '%s\n' "$v" | grep -Eq '^[0-9][0-9.]*-[0-9]+-g[0-9a-f]+$'; then
+		v=$(printf '%s\n' "$v" | sed -E 's/^([0-9.]+)-([0-9]+)-(g[0-9a-f]+)$/\1+git\2.\3/')
+	elif printf '%s\n' "$v" | grep -Eq '^[0-9a-f]{7,40}$'; then
+		v=0.1.0~git$v
+	elif ! printf '%s\n' "$v" | grep -Eq '^[0-9]'; then
+		v=0.1.0~$(printf '%s' "$v" | tr -c 'A-Za-z0-9.+~' '.')
+	fi
+	v=$(printf '%s' "$v" | tr -c 'A-Za-z0-9.+~' '.')
+	printf '%s%s\n' "$v" "$dirty"
+}
+DEBVERSION=$(debversion "$VERSION")
+dpkg --validate-version "$DEBVERSION" || { echo "build-deb: cannot make a Debian version of $VERSION (got $DEBVERSION)" >&2; exit 1; }
+
+for b in concord-noded concordctl; do
+	[ -x "$BIN/$b" ] || { echo "build-deb: $BIN/$b missing; run make build first" >&2; exit 1; }
+done
+
+ROOT=$OUT/deb-root
+rm -rf "$ROOT"
+mkdir -p "$ROOT/DEBIAN"
+umask 022
+
+install -D -m 0755 "$BIN/concord-noded" "$ROOT/usr/sbin/concord-noded"
+install -D -m 0755 "$BIN/concordctl" "$ROOT/usr/bin/concordctl"
+for a in "$BIN"/fence_concord_*; do
+	[ -e "$a" ] || continue
+	install -D -m 0755 "$a" "$ROOT/usr/sbin/$(basename "$a")"
+done
+
+install -D -m 0644 "$SRC/units/concord-noded.service" "$ROOT/lib/systemd/system/concord-noded.service"
+install -D -m 0644 "$SRC/units/org.concordha.node1.conf" "$ROOT/usr/share/dbus-1/system.d/org.concordha.node1.conf"
+for x in "$SRC"/units/*.xml "$SRC"/daemons/concord-noded/*.xml "$SRC"/lib/nodebus/org.concordha.*.xml; do
+	[ -e "$x" ] || continue
+	install -D -m 0644 "$x" "$ROOT/usr/share/dbus-1/interfaces/$(basename "$x")"
+done
+install -D -m 0644 "$SRC/udev/70-concord-heartbeat.rules" "$ROOT/lib/udev/rules.d/70-concord-heartbeat.rules"
+
+for m in "$SRC"/man/*.[58]; do
+	[ -e "$m" ] || continue
+	sec=${m##*.}
+	mkdir -p "$ROOT/usr/share/man/man$sec"
+	gzip -9n <"$m" >"$ROOT/usr/share/man/man$sec/$(basename "$m").gz"
+done
+
+DOC=$ROOT/usr/share/doc/concord
+mkdir -p "$DOC"
+for ex in "$SRC/packaging/cluster.conf.example" "$SRC/man/cluster.conf.example"; do
+	if [ -e "$ex" ]; then install -m 0644 "$ex" "$DOC/cluster.conf.example"; fi
+done
+if [ -e "$SRC/LICENSE" ]; then install -m 0644 "$SRC/LICENSE" "$DOC/copyright"; fi
+printf 'concord (%s) unstable; urgency=medium\n\n  * Built from %s.\n\n -- Concord builders <concord@localhost>  %s\n' \
+	"$DEBVERSION" "$VERSION" "$(date -R -d @"${SOURCE_DATE_EPOCH:-$(date +%s)}")" | gzip -9n >"$DOC/changelog.gz"
+
+# Not shipped: cluster.conf and the key are the admin's (concordctl keygen).
+install -d -m 0700 "$ROOT/etc/concord" "$ROOT/var/lib/concord"
+
+SIZE=$(du -sk --exclude=DEBIAN "$ROOT" | cut -f1)
+cat >"$ROOT/DEBIAN/control" <<CONTROL
+Package: concord
+Version: $DEBVERSION
+Architecture: $ARCH
+Maintainer: Concord builders <concord@localhost>
+Installed-Size: $SIZE
+Depends: systemd, dbus
+Suggests: fence-agents
+Section: admin
+Priority: optional
+Homepage: https://github.com/concord-ha/concord
+Description: high-availability cluster stack, systemd-native
+ Concord keeps services running when machines die: nodes watch each other
+ over dedicated raw Ethernet heartbeat links, agree on who is alive and
+ whether they have quorum, and keep a replicated cluster configuration.
+ .
+ This package holds the node daemon concord-noded, the concordctl tool and
+ Concord's fence agents. Nothing starts on installation: write
+ /etc/concord/cluster.conf and the key, then enable concord-noded.service.
+CONTROL
+
+cat >"$ROOT/DEBIAN/postinst" <<'SCRIPT'
+#!/bin/sh
+set -e
+if [ "$1" = configure ]; then
+	# Never started here: a node joins a cluster only when its admin says so.
+	# An upgrade leaves a running daemon alone; restart nodes one at a time.
+	if [ -d /run/systemd/system ]; then
+		systemctl daemon-reload || true
+	fi
+	# The bus policy is loaded by dbus's own trigger on
+	# /usr/share/dbus-1/system.d, before dpkg returns.
+	if [ -d /run/udev ] && command -v udevadm >/dev/null 2>&1; then
+		udevadm control --reload-rules >/dev/null 2>&1 || true
+	fi
+fi
+exit 0
+SCRIPT
+
+cat >"$ROOT/DEBIAN/prerm" <<'SCRIPT'
+#!/bin/sh
+set -e
+if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
+	systemctl stop concord-noded.service || true
+fi
+exit 0
+SCRIPT
+
+cat >"$ROOT/DEBIAN/postrm" <<'SCRIPT'
+#!/bin/sh
+set -e
+if [ -d /run/systemd/system ]; then
+	systemctl daemon-reload || true
+fi
+if [ "$1" = purge ]; then
+	# The replicated state is the package's; /etc/concord holds the admin's
+	# files and stays.
+	rm -rf /var/lib/concord
+fi
+exit 0
+SCRIPT
+chmod 0755 "$ROOT/DEBIAN/postinst" "$ROOT/DEBIAN/prerm" "$ROOT/DEBIAN/postrm"
+
+dpkg-deb --root-owner-group -Zxz --build "$ROOT" "$OUT/concord.deb" >/dev/null
+rm -rf "$ROOT"
+echo "build-deb: $OUT/concord.deb ($DEBVERSION, $ARCH)"

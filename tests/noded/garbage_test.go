@@ -1,0 +1,65 @@
+package noded
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"testing"
+
+	"github.com/mdlayher/packet"
+
+	"github.com/concord-ha/concord/lib/frame"
+	"github.com/concord-ha/concord/lib/link"
+)
+
+// sendGarbage puts bad frames on a test bridge, as a broken or hostile host
+// on the heartbeat network would: truncated, not ours, another cluster's,
+// and well-formed but sealed with the wrong key.
+func sendGarbage(bridge string, cluster uint32) error {
+	ifi, err := net.InterfaceByName(bridge)
+	if err != nil {
+		return err
+	}
+	c, err := packet.Listen(ifi, packet.Datagram, link.EtherType, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	wrongKey := make([]byte, 32)
+	other, err := frame.NewSealer(wrongKey, cluster+1, 1, 1)
+	if err != nil {
+		return err
+	}
+	ours, err := frame.NewSealer(wrongKey, cluster, 1, 1)
+	if err != nil {
+		return err
+	}
+	otherCluster, _, _ := other.Seal(nil, 1, []byte("hello"))
+	wrongKeyFrame, _, _ := ours.Seal(nil, 1, []byte("hello"))
+	frames := [][]byte{
+		{0x43}, // truncated
+		[]byte("XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"), // bad magic
+		otherCluster,
+		wrongKeyFrame,
+	}
+	bcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	for _, f := range frames {
+		for k := 0; k < 3; k++ {
+			if _, err := c.WriteTo(f, &packet.Addr{HardwareAddr: bcast}); err != nil {
+				return fmt.Errorf("send on %s: %w", bridge, err)
+			}
+		}
+	}
+	return nil
+}
+
+func parseCounters(t *testing.T, out string) map[string]uint64 {
+	t.Helper()
+	var v struct {
+		Data map[string]uint64 `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("FrameCounters: %v: %q", err, out)
+	}
+	return v.Data
+}

@@ -1,0 +1,469 @@
+package noded
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/concord-ha/concord/lib/nodebus"
+	"github.com/concord-ha/concord/tests/cluster"
+	"github.com/concord-ha/concord/tests/concordtest"
+)
+
+// Generous bounds: they only stop a broken run, they are not measurements
+// (make bench measures).
+const (
+	formTimeout   = 60 * time.Second
+	changeTimeout = 30 * time.Second
+)
+
+func boot(t *testing.T, o concordtest.Options) (*concordtest.Cluster, context.Context) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: the nspawn cluster needs root")
+	}
+	if m := cluster.Missing(); m != "" {
+		t.Skip("skipping: " + m)
+	}
+	if concordtest.Deb() == "" {
+		t.Skip("skipping: CONCORD_DEB is not set to a built package (make integration sets it)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	t.Cleanup(cancel)
+	c, err := concordtest.Boot(ctx, t, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, ctx
+}
+
+func ids(ns ...int) []uint16 {
+	var r []uint16
+	for _, n := range ns {
+		r = append(r, uint16(n))
+	}
+	return r
+}
+
+func mustView(t *testing.T, ctx context.Context, c *concordtest.Cluster, nodes []int, members []uint16) uint64 {
+	t.Helper()
+	seq, err := c.WaitView(ctx, nodes, members, changeTimeout)
+	if err != nil {
+		t.Fatalf("nodes %v never agreed on view %v: %v", nodes, members, err)
+	}
+	return seq
+}
+
+func mustQuorate(t *testing.T, ctx context.Context, c *concordtest.Cluster, i int, want bool) nodebus.Status {
+	t.Helper()
+	var s nodebus.Status
+	err := cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
+		var err error
+		if s, err = c.Status(ctx, i); err != nil {
+			return false, err.Error()
+		}
+		return s.Quorum.Quorate == want, fmt.Sprintf("node%d quorum %+v", i, s.Quorum)
+	})
+	if err != nil {
+		t.Fatalf("node%d: want quorate=%v: %v", i, want, err)
+	}
+	return s
+}
+
+func withTimeout(ctx context.Context, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	_ = cancel // released when the parent ends
+	return ctx
+}
+
+// Three nodes, one cluster, scenarios in an order that leaves it usable.
+func TestThreeNodes(t *testing.T) {
+	c, ctx := boot(t, concordtest.Options{Nodes: 3})
+	all := []int{1, 2, 3}
+
+	t.Run("a/FormOneViewAndBusctlAgrees", func(t *testing.T) {
+		seq, err := c.WaitView(ctx, all, ids(1, 2, 3), formTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range all {
+			s := mustQuorate(t, ctx, c, i, true)
+			bseq, bmem, bq, err := c.BusView(ctx, i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bseq != seq || fmt.Sprint(bmem) != "[1 2 3]" || !bq {
+				t.Errorf("node%d: busctl says view %d %v quorate=%v; concordctl says %d %v quorate=%v", i, bseq, bmem, bq, s.View.Seq, s.View.Members, s.Quorum.Quorate)
+			}
+			for _, n := range s.Nodes {
+				if n.State != "joined" {
+					t.Errorf("node%d sees %s as %s, want joined", i, n.Name, n.State)
+				}
+			}
+		}
+	})
+
+	t.Run("c/CutOneLinkNoViewChange", func(t *testing.T) {
+		seq := mustView(t, ctx, c, all, ids(1, 2, 3))
+		if err := c.CutLink(2, 1); err != nil {
+			t.Fatal(err)
+		}
+		linkState := func(i, node, l int) string {
+			s, err := c.Status(ctx, i)
+			if err != nil {
+				return err.Error()
+			}
+			return s.Nodes[node-1].Links[l].State
+		}
+		err := cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
+			st := linkState(1, 2, 1)
+			return st == "down", "node1 sees node2 hb1 " + st
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second) // let a wrong view change show up, if one would
+		if got := mustView(t, ctx, c, all, ids(1, 2, 3)); got != seq {
+			t.Fatalf("cutting one link changed the view from %d to %d", seq, got)
+		}
+		if err := c.RestoreLink(2, 1); err != nil {
+			t.Fatal(err)
+		}
+		err = cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
+			st := linkState(1, 2, 1)
+			return st == "up", "node1 sees node2 hb1 " + st
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := mustView(t, ctx, c, all, ids(1, 2, 3)); got != seq {
+			t.Fatalf("restoring the link changed the view from %d to %d", seq, got)
+		}
+	})
+
+	t.Run("e/Partition2and1", func(t *testing.T) {
+		if err := c.Partition([][]int{{1, 2}, {3}}); err != nil {
+			t.Fatal(err)
+		}
+		mustView(t, ctx, c, []int{1, 2}, ids(1, 2))
+		mustView(t, ctx, c, []int{3}, ids(3))
+		mustQuorate(t, ctx, c, 1, true)
+		mustQuorate(t, ctx, c, 2, true)
+		mustQuorate(t, ctx, c, 3, false)
+		if err := c.Heal(); err != nil {
+			t.Fatal(err)
+		}
+		mustView(t, ctx, c, all, ids(1, 2, 3))
+		mustQuorate(t, ctx, c, 3, true)
+	})
+
+	t.Run("d/FreezePastDetectionThenRejoin", func(t *testing.T) {
+		before := mustView(t, ctx, c, all, ids(1, 2, 3))
+		if err := c.Freeze(3); err != nil {
+			t.Fatal(err)
+		}
+		removed := mustView(t, ctx, c, []int{1, 2}, ids(1, 2))
+		time.Sleep(500 * time.Millisecond)
+		if err := c.Thaw(3); err != nil {
+			t.Fatal(err)
+		}
+		after := mustView(t, ctx, c, all, ids(1, 2, 3))
+		if !(before < removed && removed < after) {
+			t.Fatalf("views %d -> %d -> %d: the thawed node must rejoin through a new view", before, removed, after)
+		}
+	})
+
+	t.Run("h/AddRestartDeleteNode", func(t *testing.T) {
+		mustView(t, ctx, c, all, ids(1, 2, 3))
+		mac := "02:cc:00:00:00:04"
+		if _, err := c.Exec(ctx, 1, "concordctl", "node", "add", "node4", "--number", "4", "--link", "hb0 "+mac, "--link", "hb1 02:cc:00:00:01:04"); err != nil {
+			t.Fatal(err)
+		}
+		has4 := func(i int) (bool, string) {
+			s, err := c.Status(ctx, i)
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, n := range s.Nodes {
+				if n.Number == 4 && n.Name == "node4" && n.Links[0].MAC == mac {
+					return true, ""
+				}
+			}
+			return false, fmt.Sprintf("node%d has %d nodes", i, len(s.Nodes))
+		}
+		for _, i := range all {
+			if err := cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) { return has4(i) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, i := range all {
+			if _, err := c.Systemctl(ctx, i, "restart", "concord-noded"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mustView(t, ctx, c, all, ids(1, 2, 3))
+		for _, i := range all {
+			if ok, why := has4(i); !ok {
+				t.Fatalf("after restarting every daemon node4 is gone: %s", why)
+			}
+		}
+		if _, err := c.Exec(ctx, 2, "concordctl", "node", "delete", "node4"); err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range all {
+			err := cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
+				ok, why := has4(i)
+				return !ok, why
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Deleting a node that does not exist is a clear error.
+		_, err := c.Exec(ctx, 1, "concordctl", "node", "delete", "node4")
+		if err == nil || !strings.Contains(err.Error(), "NoSuchNode") {
+			t.Fatalf("deleting a missing node: %v", err)
+		}
+	})
+
+	t.Run("j/BadInput", func(t *testing.T) {
+		// Bad D-Bus arguments: a clear named error, the daemon keeps running.
+		out, err := c.Exec(ctx, 1, "busctl", "call", nodebus.BusName, string(nodebus.ManagerPath), nodebus.ManagerIface,
+			"AddNode", "squasa{ss}", "bad", "9", "1", "1", "hb0 not-a-mac", "0")
+		if err == nil || !strings.Contains(err.Error(), "MAC") {
+			t.Fatalf("AddNode with a bad MAC: err %v out %q", err, out)
+		}
+		_, err = c.Exec(ctx, 1, "busctl", "call", nodebus.BusName, string(nodebus.ManagerPath), nodebus.ManagerIface,
+			"EditNode", "sa{sv}", "node2", "1", "colour", "s", "blue")
+		if err == nil || !strings.Contains(err.Error(), "unknown key") {
+			t.Fatalf("EditNode with an unknown key: %v", err)
+		}
+		// Garbage, truncated and wrong-key frames from a host on the bridge.
+		counts := func() map[string]uint64 {
+			out, err := c.Exec(ctx, 1, "busctl", "--json=short", "get-property", nodebus.BusName, string(nodebus.ManagerPath), nodebus.ManagerIface, "FrameCounters")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return parseCounters(t, out)
+		}
+		before := counts()
+		st, err := c.Status(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sendGarbage(c.Bridge(0), st.Cluster.ID); err != nil {
+			t.Fatal(err)
+		}
+		err = cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
+			after := counts()
+			var reasons []string
+			for _, k := range []string{"dropped_short", "dropped_malformed", "dropped_auth", "dropped_cluster"} {
+				if after[k] <= before[k] {
+					reasons = append(reasons, k+" did not grow")
+				}
+			}
+			return len(reasons) == 0, strings.Join(reasons, ", ")
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustView(t, ctx, c, all, ids(1, 2, 3))
+		// A malformed configuration: the daemon refuses to start and says where.
+		if err := c.WriteFile(3, "/etc/concord/cluster.conf", []byte("[cluster]\nname = x\nbogus_key = 1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c.Systemctl(ctx, 3, "restart", "concord-noded")
+		err = cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
+			j, _ := c.Exec(ctx, 3, "journalctl", "-u", "concord-noded", "--no-pager", "-o", "cat", "-n", "20")
+			return strings.Contains(j, "bogus_key"), "journal: " + lastLine(j)
+		})
+		if err != nil {
+			t.Fatalf("a malformed cluster.conf must be reported naming the bad key: %v", err)
+		}
+		if err := c.Configure(3, c.Conf); err != nil {
+			t.Fatal(err)
+		}
+		c.Systemctl(ctx, 3, "reset-failed", "concord-noded")
+		if err := c.StartDaemon(ctx, 3); err != nil {
+			t.Fatal(err)
+		}
+		mustView(t, ctx, c, all, ids(1, 2, 3))
+	})
+
+	t.Run("i/GroupOrderWithMemberKilled", func(t *testing.T) {
+		mustView(t, ctx, c, all, ids(1, 2, 3))
+		for _, i := range all {
+			if _, err := c.Exec(ctx, i, "concordctl", "group", "join", "t"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Exec(ctx, i, "systemd-run", "--unit=gwatch", "sh", "-c",
+				"concordctl group watch t --count 0 --idle 5s --timeout 180s > /tmp/deliveries.txt 2>&1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(500 * time.Millisecond) // watchers subscribed
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for _, i := range all {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				_, errs[i] = c.Exec(ctx, i, "concordctl", "group", "send", "t", "--count", "1000", fmt.Sprintf("s%d", i))
+			}(i)
+		}
+		time.Sleep(700 * time.Millisecond)
+		if err := c.Kill(3); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		for _, i := range []int{1, 2} {
+			if errs[i] != nil {
+				t.Fatalf("sender on node%d: %v", i, errs[i])
+			}
+		}
+		var seqs [3][]string
+		for _, i := range []int{1, 2} {
+			err := cluster.Eventually(withTimeout(ctx, 3*time.Minute), func() (bool, string) {
+				out, _ := c.Exec(ctx, i, "systemctl", "is-active", "gwatch")
+				return strings.TrimSpace(out) != "active", "watcher still " + strings.TrimSpace(out)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := c.ReadFile(i, "/tmp/deliveries.txt")
+			if err != nil {
+				t.Fatal(err)
+			}
+			seqs[i] = payloads(string(b))
+		}
+		if strings.Join(seqs[1], "\n") != strings.Join(seqs[2], "\n") {
+			t.Fatalf("survivors delivered different sequences: %d vs %d messages", len(seqs[1]), len(seqs[2]))
+		}
+		seen := map[string]bool{}
+		for _, p := range seqs[1] {
+			if seen[p] {
+				t.Fatalf("message %q delivered twice", p)
+			}
+			seen[p] = true
+		}
+		for _, s := range []int{1, 2} {
+			for k := 0; k < 1000; k++ {
+				if p := fmt.Sprintf("s%d-%d", s, k); !seen[p] {
+					t.Fatalf("message %s from a live sender was lost", p)
+				}
+			}
+		}
+		t.Logf("survivors delivered %d messages in the same order", len(seqs[1]))
+	})
+
+	t.Run("b/KillOneSurvivorsStayQuorate", func(t *testing.T) {
+		// Node 3 may be dead from the previous scenario; boot it again first.
+		if !c.Running(3) {
+			if err := c.Start(ctx, 3); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Configure(3, c.Conf); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.StartDaemon(ctx, 3); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mustView(t, ctx, c, all, ids(1, 2, 3))
+		if err := c.Kill(3); err != nil {
+			t.Fatal(err)
+		}
+		mustView(t, ctx, c, []int{1, 2}, ids(1, 2))
+		mustQuorate(t, ctx, c, 1, true)
+		mustQuorate(t, ctx, c, 2, true)
+	})
+}
+
+// Five nodes, two killed at the same instant: one transition, not two.
+func TestFiveNodesTwoSimultaneousFailuresOneTransition(t *testing.T) {
+	c, ctx := boot(t, concordtest.Options{Nodes: 5})
+	all := []int{1, 2, 3, 4, 5}
+	if _, err := c.WaitView(ctx, all, ids(1, 2, 3, 4, 5), formTimeout); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := c.Status(ctx, 1)
+	since := time.Now()
+	var wg sync.WaitGroup
+	for _, i := range []int{4, 5} {
+		wg.Add(1)
+		go func(i int) { defer wg.Done(); c.Kill(i) }(i)
+	}
+	wg.Wait()
+	seq := mustView(t, ctx, c, []int{1, 2, 3}, ids(1, 2, 3))
+	for _, i := range []int{1, 2, 3} {
+		lines, err := c.ViewLines(ctx, i, since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(lines) != 1 {
+			t.Errorf("node%d installed %d views after the double failure, want 1: %q", i, len(lines), lines)
+		}
+	}
+	t.Logf("view %d -> %d", before.View.Seq, seq)
+}
+
+// Two-node mode: either node survives the other's death; wait_for_all
+// holds a cold start until both were seen.
+func TestTwoNodeMode(t *testing.T) {
+	c, ctx := boot(t, concordtest.Options{Nodes: 2, Quorum: "two_node = yes", NoStart: true})
+	if err := c.StartDaemon(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	mustView(t, ctx, c, []int{1}, ids(1))
+	s := mustQuorate(t, ctx, c, 1, false)
+	if !strings.Contains(s.Quorum.Reason, "wait") {
+		t.Errorf("a lone node at cold start should say it waits for all; reason %q", s.Quorum.Reason)
+	}
+	if err := c.StartDaemon(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	mustView(t, ctx, c, []int{1, 2}, ids(1, 2))
+	mustQuorate(t, ctx, c, 1, true)
+	mustQuorate(t, ctx, c, 2, true)
+	if err := c.Kill(2); err != nil {
+		t.Fatal(err)
+	}
+	mustView(t, ctx, c, []int{1}, ids(1))
+	mustQuorate(t, ctx, c, 1, true)
+	// And the other way round: node 2 comes back, node 1 dies.
+	if err := c.Start(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Configure(2, c.Conf); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartDaemon(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	mustView(t, ctx, c, []int{1, 2}, ids(1, 2))
+	if err := c.Kill(1); err != nil {
+		t.Fatal(err)
+	}
+	mustView(t, ctx, c, []int{2}, ids(2))
+	mustQuorate(t, ctx, c, 2, true)
+}
+
+func payloads(out string) []string {
+	var ps []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 3 {
+			ps = append(ps, f[2])
+		}
+	}
+	return ps
+}
+
+func lastLine(s string) string {
+	ls := strings.Split(strings.TrimSpace(s), "\n")
+	return ls[len(ls)-1]
+}
