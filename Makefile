@@ -4,7 +4,7 @@ GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 OUT       ?= build
 DAEMONS   := concord-noded concordctl
-AGENTS    := $(notdir $(wildcard fence-agents/fence_concord_*))
+AGENTS    := $(notdir $(patsubst %/main.go,%,$(wildcard fence-agents/fence_concord_*/main.go)))
 
 export GOFLAGS := -trimpath
 export CGO_ENABLED := 0
@@ -16,6 +16,8 @@ all: build
 build:
 	@mkdir -p $(OUT)/bin
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(OUT)/bin/ ./daemons/... $(if $(AGENTS),./fence-agents/...)
+	@# Each fence agent's man page is generated from its own metadata.
+	@for a in $(AGENTS); do $(OUT)/bin/$$a -o manpage > man/$$a.8 || exit 1; done
 
 # unit: fast, no privileges needed beyond what each test asks for (it skips loudly otherwise).
 unit:

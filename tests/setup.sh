@@ -5,6 +5,7 @@ set -eu
 
 PKGS="make git ca-certificates debootstrap systemd-container dbus iproute2 nftables
       openipmi ipmitool fence-agents tgt istgt libiscsi-bin sbd openssl python3 dpkg-dev
+      libxml2-utils man-db groff-base
      "
 
 missing=""

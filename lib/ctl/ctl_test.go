@@ -3,11 +3,13 @@ package ctl
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/concord-ha/concord/lib/nodebus"
 )
@@ -128,5 +130,21 @@ func TestEditPassesTypedChanges(t *testing.T) {
 	c := s.edits["node2"]
 	if c["votes"] != uint32(2) || c["attributes"].(map[string]string)["rack"] != "r1" || c["links"].([]string)[0] != "hb0 02:00:00:00:00:09" {
 		t.Fatalf("changes = %#v", c)
+	}
+}
+
+func TestLatencyStats(t *testing.T) {
+	var l latency
+	base := time.Unix(100, 0)
+	for i, sd := range [][2]time.Duration{{0, 3000}, {1000, 3500}, {2000, 6000}} {
+		p := fmt.Sprintf("m-%d@%d#", i, base.Add(sd[0]*time.Microsecond).UnixNano())
+		l.add([]byte(p), base.Add(sd[1]*time.Microsecond))
+	}
+	l.add([]byte("unstamped"), base.Add(7*time.Millisecond))
+	var out bytes.Buffer
+	l.print(&out)
+	want := "messages 4 bytes 60 rate_per_s 750 latency_median_us 3000 latency_min_us 2500 latency_max_us 4000\n"
+	if out.String() != want {
+		t.Fatalf("got %q want %q", out.String(), want)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +33,8 @@ func groupCmd(args []string, env Env) error {
 	count := fs.Int("count", 1, "")
 	timeout := fs.Duration("timeout", 0, "")
 	idle := fs.Duration("idle", 0, "")
+	size := fs.Int("size", 0, "")
+	stats := fs.Bool("stats", false, "")
 	if err := fs.Parse(args[2:]); err != nil {
 		return usageError{"group " + verb + ": " + err.Error()}
 	}
@@ -50,13 +54,24 @@ func groupCmd(args []string, env Env) error {
 		return g.JoinGroup(name)
 	case "send":
 		if fs.NArg() != 1 {
-			return usageError{"usage: concordctl group send NAME [--count N] MESSAGE"}
+			return usageError{"usage: concordctl group send NAME [--count N] [--size BYTES] MESSAGE"}
 		}
 		// With --count N, message i is "MESSAGE-i", so receivers can check order and loss.
+		if *size < 0 || *size > 1200 {
+			return usageError{fmt.Sprintf("group send: --size %d: want 0..1200 bytes", *size)}
+		}
 		for i := 0; i < *count; i++ {
 			msg := fs.Arg(0)
 			if *count > 1 {
 				msg = fmt.Sprintf("%s-%d", msg, i)
+			}
+			if *size > 0 {
+				// Stamped and padded: watchers with --stats measure latency
+				// (the nodes of one host share its clock).
+				msg = fmt.Sprintf("%s@%d#", msg, time.Now().UnixNano())
+				for len(msg) < *size {
+					msg += "."
+				}
 			}
 			for {
 				err := g.SendGroup(name, []byte(msg))
@@ -72,7 +87,7 @@ func groupCmd(args []string, env Env) error {
 		return nil
 	case "watch":
 		if fs.NArg() != 0 {
-			return usageError{"usage: concordctl group watch NAME [--count N] [--timeout D] [--idle D]"}
+			return usageError{"usage: concordctl group watch NAME [--count N] [--timeout D] [--idle D] [--stats]"}
 		}
 		ctx := context.Background()
 		if *timeout > 0 {
@@ -88,8 +103,13 @@ func groupCmd(args []string, env Env) error {
 			defer cancel()
 			idleTimer = time.AfterFunc(*idle, cancel)
 		}
+		var st latency
 		err := g.WatchGroup(ctx, name, func(sender uint16, seq uint64, payload []byte) bool {
-			fmt.Fprintf(env.Stdout, "%d %d %s\n", seq, sender, payload)
+			if *stats {
+				st.add(payload, time.Now())
+			} else {
+				fmt.Fprintf(env.Stdout, "%d %d %s\n", seq, sender, payload)
+			}
 			n++
 			if idleTimer != nil {
 				idleTimer.Reset(*idle)
@@ -98,6 +118,9 @@ func groupCmd(args []string, env Env) error {
 		})
 		if err != nil {
 			return err
+		}
+		if *stats {
+			st.print(env.Stdout)
 		}
 		if *count > 0 && n < *count {
 			return fmt.Errorf("group watch: %d of %d messages before the timeout", n, *count)
@@ -144,4 +167,43 @@ func (b *busAPI) WatchGroup(ctx context.Context, group string, fn func(uint16, u
 			}
 		}
 	}
+}
+
+// latency summarises stamped deliveries for --stats.
+type latency struct {
+	first, last time.Time
+	n, bytes    int
+	lat         []time.Duration // of stamped deliveries
+}
+
+func (l *latency) add(payload []byte, now time.Time) {
+	if l.first.IsZero() {
+		l.first = now
+	}
+	l.last = now
+	l.n++
+	l.bytes += len(payload)
+	s := string(payload)
+	at, hash := strings.LastIndexByte(s, '@'), strings.IndexByte(s, '#')
+	if at < 0 || hash < at {
+		return
+	}
+	ns, err := strconv.ParseInt(s[at+1:hash], 10, 64)
+	if err == nil {
+		l.lat = append(l.lat, now.Sub(time.Unix(0, ns)))
+	}
+}
+
+func (l *latency) print(w io.Writer) {
+	rate := 0.0
+	if secs := l.last.Sub(l.first).Seconds(); secs > 0 {
+		rate = float64(l.n-1) / secs
+	}
+	fmt.Fprintf(w, "messages %d bytes %d rate_per_s %.0f", l.n, l.bytes, rate)
+	if k := len(l.lat); k > 0 {
+		sort.Slice(l.lat, func(i, j int) bool { return l.lat[i] < l.lat[j] })
+		fmt.Fprintf(w, " latency_median_us %d latency_min_us %d latency_max_us %d",
+			l.lat[k/2].Microseconds(), l.lat[0].Microseconds(), l.lat[k-1].Microseconds())
+	}
+	fmt.Fprintln(w)
 }

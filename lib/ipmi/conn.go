@@ -30,7 +30,7 @@ type conn struct {
 	budget  time.Duration // silence allowed per request; 0 = up to the deadline
 	resend  time.Duration // first retransmission interval
 	answers int           // datagrams passed up
-	status  byte          // non-zero status of a short RMCP+ Open Session Response
+	status  byte          // non-zero RMCP+ status seen during login
 }
 
 // maxResend caps the doubling retransmission interval.
@@ -94,7 +94,7 @@ func (c *conn) Read(p []byte) (int, error) {
 			}
 			c.mu.Lock()
 			c.answers++
-			if st, ok := openSessionStatus(p[:n]); ok && st != 0 {
+			if st, ok := setupStatus(p[:n]); ok && st != 0 {
 				c.status = st
 			}
 			c.mu.Unlock()
@@ -184,6 +184,8 @@ const (
 	rmcpPlus               = 0x06
 	payloadOEM             = 0x02
 	payloadOpenSessionResp = 0x11
+	payloadRAKP2           = 0x13
+	payloadRAKP4           = 0x15
 	payloadIPMI            = 0x00
 )
 
@@ -209,16 +211,21 @@ func session20Payload(b []byte) (ptype byte, payload []byte, ok bool) {
 	return ptype, b[off : off+n], true
 }
 
-// openSessionStatus returns the status code of an RMCP+ Open Session
-// Response. ipmi_sim answers an unsupported cipher suite with only the
-// message tag and status, which go-ipmi fails to unpack; this keeps the
-// status so the error can name it.
-func openSessionStatus(b []byte) (byte, bool) {
+// setupStatus returns the RMCP+ status code of an Open Session Response or
+// RAKP Message 2 or 4. ipmi_sim answers an unsupported cipher suite with only
+// the message tag and status, which go-ipmi fails to unpack, and go-ipmi
+// flattens the errors of its login steps into text; the status read here
+// lets the error name the cause.
+func setupStatus(b []byte) (byte, bool) {
 	ptype, payload, ok := session20Payload(b)
-	if !ok || ptype&0x3f != payloadOpenSessionResp || len(payload) < 2 {
+	if !ok || len(payload) < 2 {
 		return 0, false
 	}
-	return payload[1], true
+	switch ptype & 0x3f {
+	case payloadOpenSessionResp, payloadRAKP2, payloadRAKP4:
+		return payload[1], true
+	}
+	return 0, false
 }
 
 // plausible rejects encrypted RMCP+ payloads that go-ipmi's AES-CBC decoder

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"syscall"
 
 	"github.com/bougou/go-ipmi/pkg/client"
@@ -55,7 +56,7 @@ func (e *OpError) Unwrap() []error {
 // loginFacts is what the socket saw during a login attempt.
 type loginFacts struct {
 	answers   int   // datagrams from the BMC
-	rmcpState byte  // non-zero RMCP+ status of a short Open Session response
+	rmcpState byte  // non-zero RMCP+ status of a login message
 	suite     int   // cipher suite that was tried last, -1 for lan
 	lan       bool  // IPMI v1.5
 	ctxErr    error // the caller's context error, if any
@@ -73,7 +74,9 @@ func classifyLogin(addr string, err error, f loginFacts) *OpError {
 	switch {
 	case errors.As(err, &errn) && (errn == syscall.ECONNREFUSED || errn == syscall.EHOSTUNREACH || errn == syscall.ENETUNREACH):
 		e.Class, e.Detail = ErrUnreachable, fmt.Sprintf("no IPMI service on %s/udp (%v)", addr, errn)
-	case errors.Is(err, client.ErrRAKPAuthentication):
+	case errors.Is(err, client.ErrRAKPAuthentication) || strings.Contains(err.Error(), client.ErrRAKPAuthentication.Error()):
+		// go-ipmi's Connect20 formats its per-suite errors with %v, so
+		// errors.Is cannot see this one: the text is all that is left.
 		e.Class, e.Detail = ErrLoginDenied, "wrong password (RAKP authentication code mismatch)"
 	case errors.As(err, &rse):
 		e.Class, e.Detail = ErrLoginDenied, rmcpDetail(byte(rse.StatusCode()), f.suite)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -222,7 +223,7 @@ func resolve(ctx context.Context, host string, port int) (*net.UDPAddr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolve %q: %v", host, err)
 	}
-	return net.UDPAddrFromAddrPort(netipAddrPort(ips[0], port)), nil
+	return net.UDPAddrFromAddrPort(netip.AddrPortFrom(ips[0].Unmap(), uint16(port))), nil
 }
 
 // login runs one go-ipmi Connect with a fresh client (go-ipmi keeps

@@ -625,7 +625,8 @@ func (d *Daemon) installView(v membership.View, reason string) {
 		members[i] = uint16(m)
 	}
 	d.log.Info(fmt.Sprintf("installed view %d.%d members %v (%s)", v.ID.Seq, v.ID.Coord, members, reason),
-		"view", v.ID.Seq, "coordinator", v.ID.Coord, "members", fmt.Sprint(members), "reason", reason)
+		"view", v.ID.Seq, "coordinator", v.ID.Coord, "members", fmt.Sprint(members), "reason", reason,
+		"installed_at_us", time.Now().UnixMicro())
 	if d.bus != nil {
 		d.bus.emit("ViewChanged", v.ID.Seq, uint16(v.ID.Coord), members, reason)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -237,4 +238,48 @@ func TestGarbageFramesAreCountedNotFatal(t *testing.T) {
 		return n >= 5, fmt.Sprintf("%d drops counted", n)
 	})
 	agreeOn(t, []*testNode{a, b}, "[1 2]")
+}
+
+func TestAddAndDeleteNodeReplicates(t *testing.T) {
+	h := &hub{ports: map[int][]*memPort{}, cut: map[string]bool{}}
+	c := testConfig(t, 3)
+	var ns []*testNode
+	for i := 1; i <= 3; i++ {
+		ns = append(ns, startNode(t, h, c, fmt.Sprintf("n%d", i), t.TempDir()))
+	}
+	agreeOn(t, ns, "[1 2 3]")
+	var err error
+	eventually(t, "node added", func() (bool, string) {
+		_, err = ns[1].d.addNode("n4", 0, 2, []string{"hb0 02:00:00:00:00:04", "hb1 02:00:00:00:01:04"}, map[string]string{"rack": "r9"})
+		return err == nil, fmt.Sprint(err)
+	})
+	for _, n := range ns {
+		eventually(t, "node 4 everywhere", func() (bool, string) {
+			s := n.d.snapshot()
+			for _, x := range s.Nodes {
+				if x.Number == 4 && x.Votes == 2 && x.Attrs["rack"] == "r9" {
+					return true, ""
+				}
+			}
+			return false, fmt.Sprintf("%s has %d nodes", s.LocalName, len(s.Nodes))
+		})
+	}
+	if _, err := ns[0].d.addNode("n4", 0, 1, []string{"hb0 02:00:00:00:00:05"}, nil); err == nil {
+		t.Fatal("adding a second node named n4 succeeded")
+	}
+	if _, err := ns[0].d.addNode("n5", 0, 1, []string{"hb0 zz"}, nil); err == nil || !strings.Contains(err.Error(), "MAC") {
+		t.Fatalf("a bad MAC must be refused naming it: %v", err)
+	}
+	if err := ns[2].d.deleteNode("n4"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range ns {
+		eventually(t, "node 4 gone everywhere", func() (bool, string) {
+			s := n.d.snapshot()
+			return len(s.Nodes) == 3, fmt.Sprintf("%s has %d nodes", s.LocalName, len(s.Nodes))
+		})
+	}
+	if err := ns[0].d.deleteNode("n4"); err == nil {
+		t.Fatal("deleting a missing node succeeded")
+	}
 }

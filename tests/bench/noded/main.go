@@ -1,0 +1,220 @@
+// Command noded benchmarks concord-noded on the nspawn test cluster and
+// prints a table: failure detection (kill to the survivors' new view),
+// group messaging on 3 nodes at 1 KiB, and the idle footprint per node.
+// Figures, not pass/fail: `make bench` runs it.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/concord-ha/concord/tests/cluster"
+	"github.com/concord-ha/concord/tests/concordtest"
+)
+
+func main() {
+	trials := flag.Int("trials", 10, "failure-detection trials")
+	msgs := flag.Int("messages", 2000, "group messages for the throughput run")
+	flag.Parse()
+	env := &cluster.CLIEnv{W: os.Stderr}
+	defer env.Close()
+	if err := run(env, *trials, *msgs); err != nil {
+		env.Fail()
+		fmt.Fprintln(os.Stderr, "bench noded:", err)
+		env.Close()
+		os.Exit(1)
+	}
+}
+
+func run(env *cluster.CLIEnv, trials, msgs int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	c, err := concordtest.Boot(ctx, env, concordtest.Options{Nodes: 3})
+	if err != nil {
+		return err
+	}
+	all := []int{1, 2, 3}
+	if _, err := c.WaitView(ctx, all, []uint16{1, 2, 3}, time.Minute); err != nil {
+		return err
+	}
+	fmt.Println("| benchmark | median | min | max | n |")
+	fmt.Println("|---|---|---|---|---|")
+
+	// Idle footprint first, while nothing else runs.
+	time.Sleep(3 * time.Second)
+	var rss, cpu []float64
+	for _, i := range all {
+		r, u, err := footprint(ctx, c, i, 10*time.Second)
+		if err != nil {
+			return err
+		}
+		rss = append(rss, r)
+		cpu = append(cpu, u)
+	}
+	row("idle RSS of concord-noded per node (MB)", rss, "%.1f")
+	row("idle CPU of concord-noded per node (% of a core)", cpu, "%.2f")
+
+	// Group messaging: node 1 sends, every node watches.
+	for _, i := range all {
+		if _, err := c.Exec(ctx, i, "concordctl", "group", "join", "bench"); err != nil {
+			return err
+		}
+		c.Exec(ctx, i, "systemctl", "reset-failed", "gbench")
+		if _, err := c.Exec(ctx, i, "systemd-run", "--unit=gbench", "sh", "-c",
+			fmt.Sprintf("concordctl group watch bench --stats --count %d --timeout 300s > /tmp/gbench.txt 2>&1", msgs)); err != nil {
+			return err
+		}
+	}
+	time.Sleep(time.Second)
+	start := time.Now()
+	if _, err := c.Exec(ctx, 1, "concordctl", "group", "send", "bench", "--count", strconv.Itoa(msgs), "--size", "1024", "m"); err != nil {
+		return err
+	}
+	sendSecs := time.Since(start).Seconds()
+	var rates, lats []float64
+	for _, i := range all {
+		err := cluster.Eventually(ctx, func() (bool, string) {
+			out, _ := c.Exec(ctx, i, "systemctl", "is-active", "gbench")
+			return strings.TrimSpace(out) != "active", "watcher running"
+		})
+		if err != nil {
+			return err
+		}
+		b, err := c.ReadFile(i, "/tmp/gbench.txt")
+		if err != nil {
+			return err
+		}
+		f := fields(string(b))
+		rates = append(rates, f["rate_per_s"])
+		lats = append(lats, f["latency_median_us"]/1000)
+		if int(f["messages"]) != msgs {
+			return fmt.Errorf("node%d delivered %v of %d messages: %s", i, f["messages"], msgs, b)
+		}
+	}
+	row(fmt.Sprintf("group messages/s at 1 KiB, 3 nodes, delivered per node (%d msgs, 1 sender via D-Bus)", msgs), rates, "%.0f")
+	row("group message latency at 1 KiB, median per node (ms)", lats, "%.2f")
+	fmt.Printf("| sender side: %d messages sent in %.2f s | | | | |\n", msgs, sendSecs)
+
+	// Failure detection: kill node 3, time until node 1 installs the new view.
+	var det []float64
+	for k := 0; k < trials; k++ {
+		if _, err := c.WaitView(ctx, all, []uint16{1, 2, 3}, time.Minute); err != nil {
+			return err
+		}
+		time.Sleep(500 * time.Millisecond)
+		t0 := time.Now()
+		if err := c.Kill(3); err != nil {
+			return err
+		}
+		if _, err := c.WaitView(ctx, []int{1, 2}, []uint16{1, 2}, time.Minute); err != nil {
+			return err
+		}
+		at, err := viewInstalledAt(ctx, c, 1, t0)
+		if err != nil {
+			return err
+		}
+		det = append(det, float64(at.Sub(t0).Microseconds())/1000)
+		env.Logf("trial %d: detection %.1f ms", k+1, det[len(det)-1])
+		if err := c.Start(ctx, 3); err != nil {
+			return err
+		}
+		if err := c.Configure(3, c.Conf); err != nil {
+			return err
+		}
+		if err := c.StartDaemon(ctx, 3); err != nil {
+			return err
+		}
+	}
+	row("failure detection: kill -> survivors' new view (ms); Corosync 3 default for 3 nodes: 8000 (derived)", det, "%.1f")
+	return nil
+}
+
+func row(name string, v []float64, f string) {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	fmt.Printf("| %s | "+f+" | "+f+" | "+f+" | %d |\n", name, s[len(s)/2], s[0], s[len(s)-1], len(s))
+}
+
+func fields(s string) map[string]float64 {
+	m := map[string]float64{}
+	f := strings.Fields(s)
+	for i := 0; i+1 < len(f); i += 2 {
+		if v, err := strconv.ParseFloat(f[i+1], 64); err == nil {
+			m[f[i]] = v
+		}
+	}
+	return m
+}
+
+// footprint reads concord-noded's RSS (MB) and its CPU use over d (% of one core).
+func footprint(ctx context.Context, c *concordtest.Cluster, i int, d time.Duration) (float64, float64, error) {
+	out, err := c.Exec(ctx, i, "systemctl", "show", "-p", "MainPID", "--value", "concord-noded")
+	if err != nil {
+		return 0, 0, err
+	}
+	pid := strings.TrimSpace(out)
+	ticks := func() (float64, error) {
+		s, err := c.Exec(ctx, i, "cat", "/proc/"+pid+"/stat")
+		if err != nil {
+			return 0, err
+		}
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		u, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		return u + st, nil
+	}
+	t0, err := ticks()
+	if err != nil {
+		return 0, 0, err
+	}
+	time.Sleep(d)
+	t1, err := ticks()
+	if err != nil {
+		return 0, 0, err
+	}
+	st, err := c.Exec(ctx, i, "grep", "VmRSS", "/proc/"+pid+"/status")
+	if err != nil {
+		return 0, 0, err
+	}
+	var kb float64
+	fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(st, "VmRSS:")), "%f", &kb)
+	const hz = 100 // USER_HZ
+	return kb / 1024, (t1 - t0) / hz / d.Seconds() * 100, nil
+}
+
+// viewInstalledAt is when node i logged its first view install after t0.
+func viewInstalledAt(ctx context.Context, c *concordtest.Cluster, i int, t0 time.Time) (time.Time, error) {
+	out, err := c.Exec(ctx, i, "journalctl", "-u", "concord-noded", "-o", "json", "--no-pager",
+		"--since", "@"+strconv.FormatFloat(float64(t0.UnixNano())/1e9, 'f', 6, 64))
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, l := range strings.Split(out, "\n") {
+		var e struct {
+			Message string `json:"MESSAGE"`
+			RT      string `json:"__REALTIME_TIMESTAMP"`
+			At      string `json:"INSTALLED_AT_US"` // the daemon's own clock reading
+		}
+		if json.Unmarshal([]byte(l), &e) != nil || !strings.HasPrefix(e.Message, "installed view") {
+			continue
+		}
+		if e.At != "" {
+			e.RT = e.At
+		}
+		us, err := strconv.ParseInt(e.RT, 10, 64)
+		if err != nil {
+			continue
+		}
+		if t := time.UnixMicro(us); t.After(t0) {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("node%d logged no view install after %v", i, t0)
+}
