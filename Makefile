@@ -22,7 +22,7 @@ build:
 # unit: fast, no privileges needed beyond what each test asks for (it skips loudly otherwise).
 unit:
 	$(GO) vet ./...
-	$(GO) test -race -count=1 ./lib/... ./daemons/... $(if $(AGENTS),./fence-agents/...)
+	$(GO) test -race -count=1 ./lib/... ./daemons/... ./units/... ./packaging/... $(if $(AGENTS),./fence-agents/...)
 
 # integration: real systemd nodes, real fencing peers; needs root.
 integration: deb

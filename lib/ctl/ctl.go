@@ -388,7 +388,9 @@ type busAPI struct {
 
 // DialBus connects to concord-noded on the system bus.
 func DialBus() (API, error) {
-	conn, err := dbus.ConnectSystemBus()
+	// The sequential handler keeps signals in order; the default one may
+	// reorder them under load, and group deliveries must not be.
+	conn, err := dbus.ConnectSystemBus(dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()))
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the system bus: %w", err)
 	}

@@ -22,6 +22,9 @@ type bus struct {
 	nodes map[uint16]*prop.Properties
 	// last values set, so PropertiesChanged goes out only on change
 	cache map[string]any
+	// Signals and property changes are written by one goroutine, in order,
+	// so a slow bus never stalls the daemon's loop (and its heartbeats).
+	jobs chan func()
 }
 
 func newBus(d *Daemon) (*bus, error) {
@@ -29,7 +32,7 @@ func newBus(d *Daemon) (*bus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dbus: connect to the system bus: %w", err)
 	}
-	b := &bus{conn: conn, d: d, nodes: map[uint16]*prop.Properties{}, cache: map[string]any{}}
+	b := &bus{conn: conn, d: d, nodes: map[uint16]*prop.Properties{}, cache: map[string]any{}, jobs: make(chan func(), 65536)}
 	if err := b.exportManager(); err != nil {
 		conn.Close()
 		return nil, err
@@ -43,10 +46,22 @@ func newBus(d *Daemon) (*bus, error) {
 		conn.Close()
 		return nil, fmt.Errorf("dbus: name %s is already owned (is another concord-noded running?)", nodebus.BusName)
 	}
+	go func() {
+		for f := range b.jobs {
+			f()
+		}
+	}()
 	return b, nil
 }
 
-func (b *bus) close() { b.conn.Close() }
+func (b *bus) close() {
+	close(b.jobs)
+	b.conn.Close()
+}
+
+// post queues f for the bus goroutine. When the queue is full the loop
+// waits: losing a group delivery would break its guarantees.
+func (b *bus) post(f func()) { b.jobs <- f }
 
 func constProp(v any) *prop.Prop  { return &prop.Prop{Value: v, Emit: prop.EmitConst} }
 func changeProp(v any) *prop.Prop { return &prop.Prop{Value: v, Emit: prop.EmitTrue} }
@@ -105,6 +120,14 @@ func nonNil16(v []uint16) []uint16 {
 
 // update pushes a status snapshot out as properties; only changed values emit.
 func (b *bus) update(s nodebus.Status, counters map[string]uint64) {
+	fc := make(map[string]uint64, len(counters))
+	for k, v := range counters {
+		fc[k] = v
+	}
+	b.post(func() { b.apply(s, fc) })
+}
+
+func (b *bus) apply(s nodebus.Status, fc map[string]uint64) {
 	set := func(p *prop.Properties, key, iface, name string, v any) {
 		if old, ok := b.cache[key]; ok && reflect.DeepEqual(old, v) {
 			return
@@ -125,10 +148,6 @@ func (b *bus) update(s nodebus.Status, counters map[string]uint64) {
 	set(b.mgr, "m.ExpectedVotes", m, "ExpectedVotes", s.Quorum.ExpectedVotes)
 	set(b.mgr, "m.Quorum", m, "Quorum", s.Quorum.Quorum)
 	set(b.mgr, "m.QuorumReason", m, "QuorumReason", s.Quorum.Reason)
-	fc := make(map[string]uint64, len(counters))
-	for k, v := range counters {
-		fc[k] = v
-	}
 	b.mgr.SetMust(m, "FrameCounters", fc)
 
 	seen := map[uint16]bool{}
@@ -227,9 +246,11 @@ func (b *bus) exportNode(n nodebus.NodeInfo) (*prop.Properties, error) {
 }
 
 func (b *bus) emit(name string, args ...any) {
-	if err := b.conn.Emit(nodebus.ManagerPath, nodebus.ManagerIface+"."+name, args...); err != nil {
-		b.d.log.Warn("dbus: emit signal failed", "signal", name, "err", err)
-	}
+	b.post(func() {
+		if err := b.conn.Emit(nodebus.ManagerPath, nodebus.ManagerIface+"."+name, args...); err != nil {
+			b.d.log.Warn("dbus: emit signal failed", "signal", name, "err", err)
+		}
+	})
 }
 
 // manager implements org.concordha.node1.Manager's methods.

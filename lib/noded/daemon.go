@@ -65,12 +65,13 @@ type Daemon struct {
 	fileCfg *config.Cluster // what cluster.conf said at start
 	cfg     *config.Cluster // the replicated configuration in force
 	self    config.Node
+	num     uint16 // this node's number; never changes, safe to read anywhere
 	inc     uint64
 
 	core   *membership.Node
 	quorum *quorum.Tracker
 	qstate quorum.State
-	store  *confstore.Store
+	store  *storeRunner
 	sealer *frame.Sealer
 	opener *frame.Opener
 	ports  []Port
@@ -80,10 +81,7 @@ type Daemon struct {
 	tick      uint64
 	view      membership.View
 	state     string
-	joinWait  int // ticks waited for an existing cluster before bootstrapping
-	peerInit  bool
 	counters  map[string]uint64
-	pending   map[uint64]chan error
 	reqs      chan func()
 	rx        chan rxFrame
 	bus       *bus
@@ -91,6 +89,7 @@ type Daemon struct {
 	wdEvery   time.Duration
 	lastNotif string
 
+	seqs    chan uint64 // newest view seq to persist
 	fragID  uint32
 	reasm   map[uint16]*reassembly
 	deleted bool // this node was deleted from the configuration: leave and stop
@@ -153,9 +152,9 @@ func New(opts Options) (*Daemon, error) {
 // NewWith builds a daemon from a parsed configuration, a key and open ports
 // (one per link of this node, in order).
 func NewWith(opts Options, fc *config.Cluster, key []byte, ports []Port) (*Daemon, error) {
-	d := &Daemon{opts: opts, log: opts.Logger, counters: map[string]uint64{}, pending: map[uint64]chan error{},
+	d := &Daemon{opts: opts, log: opts.Logger, counters: map[string]uint64{},
 		reqs: make(chan func(), 64), rx: make(chan rxFrame, 4096), state: "starting", ports: ports,
-		reasm: map[uint16]*reassembly{}}
+		reasm: map[uint16]*reassembly{}, seqs: make(chan uint64, 1)}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -165,6 +164,7 @@ func NewWith(opts Options, fc *config.Cluster, key []byte, ports []Port) (*Daemo
 		return nil, fmt.Errorf("no node named %q in the configuration", opts.NodeName)
 	}
 	d.self = *self
+	d.num = self.Number
 	d.inc = uint64(time.Now().UnixNano())
 	var err error
 	if d.sealer, err = frame.NewSealer(key, fc.ID, self.Number, d.inc); err != nil {
@@ -173,14 +173,16 @@ func NewWith(opts Options, fc *config.Cluster, key []byte, ports []Port) (*Daemo
 	if d.opener, err = frame.NewOpener(key, fc.ID); err != nil {
 		return nil, err
 	}
-	if d.store, err = confstore.Open(opts.StateDir, self.Number, storeLogger{d.log}); err != nil {
+	st, err := confstore.Open(opts.StateDir, self.Number, storeLogger{d.log})
+	if err != nil {
 		return nil, err
 	}
+	d.store = newStoreRunner(st, fc, fc.Totem.Tick*storeTickEvery, d.log)
 	d.cfg = fc
-	if d.store.Initialized() {
+	if st.Initialized() {
 		// A node that joined but has not yet received the configuration
 		// has an empty one: keep the file's until it arrives.
-		if sc := d.store.Cluster(); len(sc.Nodes) > 0 {
+		if sc := st.Cluster(); len(sc.Nodes) > 0 {
 			d.cfg = sc
 			if n := d.cfg.Node(self.Number); n != nil {
 				d.self = *n
@@ -266,6 +268,10 @@ func (d *Daemon) closePorts() {
 // cluster cleanly.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.closePorts()
+	sctx, stopStore := context.WithCancel(context.Background())
+	defer stopStore()
+	go d.store.run(sctx)
+	go d.writeViewSeqs(sctx)
 	for i, p := range d.ports {
 		go d.readLink(uint8(i), p)
 	}
@@ -306,6 +312,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.receive(f)
 		case fn := <-d.reqs:
 			fn()
+		case ev := <-d.store.out:
+			d.storeEvent(ev)
 		case <-t.C:
 			d.onTick()
 		}
@@ -391,10 +399,7 @@ func (d *Daemon) receive(f rxFrame) {
 			d.log.Debug("membership message rejected", "from", h.Sender, "err", err)
 		}
 	case kindConfig:
-		d.peerInit = true
-		if !d.store.Initialized() {
-			return
-		}
+		d.store.peerInit.Store(true)
 		r := d.reasm[h.Sender]
 		if r == nil {
 			r = &reassembly{}
@@ -408,13 +413,12 @@ func (d *Daemon) receive(f rxFrame) {
 		if whole == nil {
 			return
 		}
-		if err := d.store.Step(h.Sender, whole); err != nil {
-			d.counters["dropped_malformed"]++
-			d.log.Debug("config message rejected", "from", h.Sender, "err", err)
+		if !d.store.step(h.Sender, whole) {
+			d.counters["dropped_backlog"]++
 		}
 	case kindProbe:
 		if len(payload) > 0 && payload[0] == 1 {
-			d.peerInit = true
+			d.store.peerInit.Store(true)
 		}
 	default:
 		d.counters["dropped_unknown_kind"]++
@@ -445,7 +449,7 @@ func (d *Daemon) onTick() {
 	d.tick++
 	d.core.Tick()
 	if d.tick%storeTickEvery == 0 {
-		d.tickStore()
+		d.probe()
 	}
 	for _, ch := range d.health.Tick(d.tick) {
 		state := "down"
@@ -474,28 +478,10 @@ func (d *Daemon) onTick() {
 	}
 }
 
-func (d *Daemon) tickStore() {
-	if !d.store.Initialized() {
-		d.joinWait++
-		switch {
-		case d.peerInit:
-			d.log.Info("joining the replicated configuration of a running cluster")
-			if err := d.store.Join(); err != nil {
-				d.log.Error("config store: join failed", "err", err)
-			}
-		case d.joinWait*storeTickEvery >= bootstrapWaitTicks:
-			d.log.Info("no running cluster heard: bootstrapping the replicated configuration from "+d.opts.ConfigPath,
-				"nodes", len(d.fileCfg.Nodes))
-			if err := d.store.Bootstrap(d.fileCfg); err != nil {
-				d.log.Error("config store: bootstrap failed", "err", err)
-			}
-		}
-	} else {
-		d.store.Tick()
-	}
-	// Probes tell nodes without state whether a cluster already runs.
+// probe tells nodes without replicated state whether a cluster already runs.
+func (d *Daemon) probe() {
 	init := byte(0)
-	if d.store.Initialized() {
+	if d.store.init.Load() {
 		init = 1
 	}
 	d.sendFrame(kindProbe, 0, []byte{init})
@@ -524,43 +510,30 @@ func (d *Daemon) process() {
 		}
 		d.core.Advance()
 	}
-	for d.store.Initialized() {
-		rd, ok := d.store.Ready()
-		if !ok {
-			break
+}
+
+// storeEvent sends what the store wants sent and applies what it applied.
+func (d *Daemon) storeEvent(ev storeEvent) {
+	for _, o := range ev.outgoing {
+		d.fragID++
+		frags := fragment(d.fragID, o.Data, frame.MaxPayload)
+		if frags == nil {
+			d.log.Error("config store: message too large to send", "to", o.To, "bytes", len(o.Data))
 		}
-		{
-			if err := d.store.Advance(rd); err != nil {
-				// Without durable state we must not go on acknowledging.
-				d.log.Error("config store: cannot persist; stopping", "err", err)
-				os.Exit(1)
-			}
-			for _, o := range rd.Outgoing {
-				d.fragID++
-				frags := fragment(d.fragID, o.Data, frame.MaxPayload)
-				if frags == nil {
-					d.log.Error("config store: message too large to send", "to", o.To, "bytes", len(o.Data))
-				}
-				for _, f := range frags {
-					d.sendFrame(kindConfig, o.To, f)
-				}
-			}
-			for _, r := range rd.Applied {
-				if ch, ok := d.pending[r.ReqID]; ok {
-					ch <- r.Err
-					delete(d.pending, r.ReqID)
-				}
-				if r.Err == nil {
-					d.log.Info("configuration changed: "+r.Op.String(), "reason", r.Op.String(), "origin", r.Op.Origin)
-					if d.bus != nil {
-						d.bus.emit("ConfigChanged", d.store.Status().Applied, r.Op.String())
-					}
-				}
-			}
-			if rd.Changed {
-				d.applyConfig(d.store.Cluster())
+		for _, f := range frags {
+			d.sendFrame(kindConfig, o.To, f)
+		}
+	}
+	for _, r := range ev.applied {
+		if r.Err == nil {
+			d.log.Info("configuration changed: "+r.Op.String(), "reason", r.Op.String(), "origin", r.Op.Origin)
+			if d.bus != nil {
+				d.bus.emit("ConfigChanged", ev.index, r.Op.String())
 			}
 		}
+	}
+	if ev.cluster != nil {
+		d.applyConfig(ev.cluster)
 	}
 }
 
@@ -610,9 +583,26 @@ func (d *Daemon) loadViewSeq() uint64 {
 	return n
 }
 
+// saveViewSeq hands seq to the writer goroutine; only the newest matters,
+// and the fsync must not delay the loop.
 func (d *Daemon) saveViewSeq(seq uint64) {
-	if err := writeFileAtomic(d.viewSeqPath(), []byte(strconv.FormatUint(seq, 10)+"\n")); err != nil {
-		d.log.Warn("cannot save the view seq", "err", err)
+	select {
+	case <-d.seqs:
+	default:
+	}
+	d.seqs <- seq
+}
+
+func (d *Daemon) writeViewSeqs(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case seq := <-d.seqs:
+			if err := writeFileAtomic(d.viewSeqPath(), []byte(strconv.FormatUint(seq, 10)+"\n")); err != nil {
+				d.log.Warn("cannot save the view seq", "err", err)
+			}
+		}
 	}
 }
 
@@ -752,35 +742,24 @@ func (d *Daemon) configText() []byte {
 	return d.cfgTxt
 }
 
-// propose hands op to the replicated store and waits until it is applied here.
+// propose hands op to the replicated store and waits until it is applied
+// here. Without a leader (just after a restart, an election takes a second
+// or two) it keeps trying for a while before giving up.
 func (d *Daemon) propose(op confstore.Op) error {
-	ch := make(chan error, 1)
-	var err error
-	d.call(func() {
-		if !d.store.Initialized() {
-			err = errorf(nodebus.ErrNoLeader, "the replicated configuration is not running yet")
-			return
+	deadline := time.Now().Add(6 * time.Second)
+	for {
+		err := d.proposeOnce(op)
+		var ae *apiError
+		if err == nil || !errors.As(err, &ae) || ae.name != nodebus.ErrNoLeader || time.Now().After(deadline) {
+			return err
 		}
-		op.Origin = d.self.Number
-		var id uint64
-		id, err = d.store.Propose(op)
-		if err != nil {
-			if errors.Is(err, confstore.ErrNoLeader) {
-				err = errorf(nodebus.ErrNoLeader, "no configuration leader: %v (is the cluster quorate?)", err)
-			}
-			return
-		}
-		d.pending[id] = ch
-	})
-	if err != nil {
-		return err
+		time.Sleep(100 * time.Millisecond)
 	}
-	select {
-	case err := <-ch:
-		return err
-	case <-time.After(10 * time.Second):
-		return errorf(nodebus.ErrTimeout, "the change was not applied within 10s; it may still be applied later")
-	}
+}
+
+func (d *Daemon) proposeOnce(op confstore.Op) error {
+	op.Origin = d.num
+	return d.store.propose(op, 10*time.Second)
 }
 
 // groupOp runs a group call on the loop; bad names and full queues come back as InvalidArgs.

@@ -18,11 +18,7 @@ func requireTools(t testing.TB, names ...string) {
 func startSim(t testing.TB) *Sim {
 	t.Helper()
 	requireTools(t, "ipmi_sim")
-	port, err := FreeUDPPort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := StartSim(t.TempDir(), port)
+	s, err := StartSimFreePort(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

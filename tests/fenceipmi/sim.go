@@ -117,6 +117,27 @@ func StartSim(dir string, port int) (*Sim, error) {
 	}
 }
 
+// StartSimFreePort is StartSim on a free port, trying again with another
+// port if something else binds it first.
+func StartSimFreePort(dir string) (*Sim, error) {
+	var last error
+	for i := 0; i < 5; i++ {
+		port, err := FreeUDPPort()
+		if err != nil {
+			return nil, err
+		}
+		s, err := StartSim(filepath.Join(dir, strconv.Itoa(port)), port)
+		if err == nil {
+			return s, nil
+		}
+		last = err
+		if !strings.Contains(err.Error(), "Address already in use") {
+			break
+		}
+	}
+	return nil, last
+}
+
 // Addr is the BMC's host:port.
 func (s *Sim) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
 

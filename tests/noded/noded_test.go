@@ -334,14 +334,25 @@ func TestThreeNodes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := c.ReadFile(i, "/tmp/deliveries.txt")
+			b, err := c.Exec(ctx, i, "cat", "/tmp/deliveries.txt")
 			if err != nil {
 				t.Fatal(err)
 			}
-			seqs[i] = payloads(string(b))
+			seqs[i] = payloads(b)
 		}
 		if strings.Join(seqs[1], "\n") != strings.Join(seqs[2], "\n") {
-			t.Fatalf("survivors delivered different sequences: %d vs %d messages", len(seqs[1]), len(seqs[2]))
+			k := 0
+			for k < len(seqs[1]) && k < len(seqs[2]) && seqs[1][k] == seqs[2][k] {
+				k++
+			}
+			at := func(s []string) string {
+				if k < len(s) {
+					return s[k]
+				}
+				return "(end)"
+			}
+			t.Fatalf("survivors delivered different sequences: %d vs %d messages, first difference at %d: %s vs %s",
+				len(seqs[1]), len(seqs[2]), k, at(seqs[1]), at(seqs[2]))
 		}
 		seen := map[string]bool{}
 		for _, p := range seqs[1] {

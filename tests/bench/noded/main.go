@@ -87,11 +87,11 @@ func run(env *cluster.CLIEnv, trials, msgs int) error {
 		if err != nil {
 			return err
 		}
-		b, err := c.ReadFile(i, "/tmp/gbench.txt")
+		b, err := c.Exec(ctx, i, "cat", "/tmp/gbench.txt")
 		if err != nil {
 			return err
 		}
-		f := fields(string(b))
+		f := fields(b)
 		rates = append(rates, f["rate_per_s"])
 		lats = append(lats, f["latency_median_us"]/1000)
 		if int(f["messages"]) != msgs {

@@ -116,7 +116,7 @@ func run(ctx context.Context, env *cluster.CLIEnv, deb string, n int) error {
 	if err := waitView(ctx, c, survivors, survivors); err != nil {
 		return err
 	}
-	env.Logf("survivors %v installed a view without node%d %v after the kill (polled every 20 ms)",
+	env.Logf("survivors %v installed a view without node%d %v after Kill was called (polled every 20 ms)",
 		survivors, n, time.Since(start).Round(time.Millisecond))
 	if err := show(ctx, env, c, 1); err != nil {
 		return err

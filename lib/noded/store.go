@@ -1,0 +1,165 @@
+package noded
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/concord-ha/concord/lib/config"
+	"github.com/concord-ha/concord/lib/confstore"
+	"github.com/concord-ha/concord/lib/nodebus"
+)
+
+// storeRunner owns the replicated configuration store on its own goroutine:
+// its fsyncs can take a long time on a busy disk, and they must never delay
+// heartbeats on the daemon's main loop.
+type storeRunner struct {
+	st       *confstore.Store
+	log      *slog.Logger
+	initial  *config.Cluster // cluster.conf, for a bootstrap
+	every    time.Duration   // store tick
+	waitMax  int             // ticks to listen for a running cluster before bootstrapping
+	in       chan storeMsg
+	props    chan propReq
+	out      chan storeEvent // to the main loop
+	peerInit atomic.Bool     // a peer said it has replicated state
+	init     atomic.Bool
+	pending  map[uint64]chan error
+}
+
+type storeMsg struct {
+	from uint16
+	data []byte
+}
+
+type propReq struct {
+	op    confstore.Op
+	reply chan error // the final result, once applied here
+	taken chan error // nil once proposed, or why not
+}
+
+// storeEvent is what the main loop must act on.
+type storeEvent struct {
+	outgoing []confstore.Outgoing
+	applied  []confstore.Result
+	index    uint64
+	cluster  *config.Cluster // non-nil when the configuration changed
+}
+
+func newStoreRunner(st *confstore.Store, initial *config.Cluster, every time.Duration, log *slog.Logger) *storeRunner {
+	r := &storeRunner{st: st, log: log, initial: initial, every: every, waitMax: 10,
+		in: make(chan storeMsg, 1024), props: make(chan propReq), out: make(chan storeEvent, 256),
+		pending: map[uint64]chan error{}}
+	r.init.Store(st.Initialized())
+	return r
+}
+
+// step hands a peer's message over; when the store is behind, it is dropped
+// (Raft resends).
+func (r *storeRunner) step(from uint16, data []byte) bool {
+	select {
+	case r.in <- storeMsg{from, data}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *storeRunner) run(ctx context.Context) {
+	t := time.NewTicker(r.every)
+	defer t.Stop()
+	waited := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if r.st.Initialized() {
+				r.st.Tick()
+				break
+			}
+			waited++
+			switch {
+			case r.peerInit.Load():
+				r.log.Info("joining the replicated configuration of a running cluster")
+				if err := r.st.Join(); err != nil {
+					r.log.Error("config store: join failed", "err", err)
+				}
+			case waited >= r.waitMax:
+				r.log.Info("no running cluster heard: bootstrapping the replicated configuration", "nodes", len(r.initial.Nodes))
+				if err := r.st.Bootstrap(r.initial); err != nil {
+					r.log.Error("config store: bootstrap failed", "err", err)
+				}
+			}
+			r.init.Store(r.st.Initialized())
+		case m := <-r.in:
+			if !r.st.Initialized() {
+				break
+			}
+			if err := r.st.Step(m.from, m.data); err != nil {
+				r.log.Debug("config message rejected", "from", m.from, "err", err)
+			}
+		case p := <-r.props:
+			if !r.st.Initialized() {
+				p.taken <- errorf(nodebus.ErrNoLeader, "the replicated configuration is not running yet")
+				break
+			}
+			id, err := r.st.Propose(p.op)
+			if err != nil {
+				if errors.Is(err, confstore.ErrNoLeader) {
+					err = errorf(nodebus.ErrNoLeader, "no configuration leader: %v (is the cluster quorate?)", err)
+				}
+				p.taken <- err
+				break
+			}
+			r.pending[id] = p.reply
+			p.taken <- nil
+		}
+		r.drain()
+	}
+}
+
+func (r *storeRunner) drain() {
+	for r.st.Initialized() {
+		rd, ok := r.st.Ready()
+		if !ok {
+			return
+		}
+		if err := r.st.Advance(rd); err != nil {
+			// Without durable state this node must not go on acknowledging.
+			r.log.Error("config store: cannot persist; stopping", "err", err)
+			os.Exit(1)
+		}
+		ev := storeEvent{outgoing: rd.Outgoing, applied: rd.Applied, index: r.st.Status().Applied}
+		if rd.Changed {
+			if c := r.st.Cluster(); len(c.Nodes) > 0 {
+				ev.cluster = c
+			}
+		}
+		for _, res := range rd.Applied {
+			if ch, ok := r.pending[res.ReqID]; ok {
+				ch <- res.Err
+				delete(r.pending, res.ReqID)
+			}
+		}
+		r.out <- ev
+	}
+}
+
+// propose hands op to the store and waits until it is applied on this node.
+func (r *storeRunner) propose(op confstore.Op, timeout time.Duration) error {
+	p := propReq{op: op, reply: make(chan error, 1), taken: make(chan error, 1)}
+	r.props <- p
+	if err := <-p.taken; err != nil {
+		return err
+	}
+	select {
+	case err := <-p.reply:
+		return err
+	case <-time.After(timeout):
+		return errorf(nodebus.ErrTimeout, "the change was not applied within %v; it may still be applied later", timeout)
+	}
+}
