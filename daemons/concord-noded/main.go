@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/concord-ha/concord/lib/jlog"
@@ -27,6 +28,11 @@ func main() {
 	debug := flag.Bool("debug", false, "log debug messages")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
+	// One event loop does the work; more Ps only add thread hand-offs and
+	// idle spinning, which cost CPU on every node all the time.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
 	if *showVersion {
 		fmt.Println(version)
 		return

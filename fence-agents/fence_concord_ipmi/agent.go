@@ -29,6 +29,10 @@ func agent() *fenceproto.Agent {
 			{Name: "cipher", Short: "C", Desc: "Cipher suite to use with lanplus: 3 or 17 (as ipmitool -C). Default: 17, else 3"},
 			{Name: "privlvl", Short: "L", Type: fenceproto.TypeSelect, Default: "administrator",
 				Choices: []string{"callback", "user", "operator", "administrator"}, Desc: "Privilege level on IPMI device"},
+			{Name: "plug", Aliases: []string{"port"}, Short: "n",
+				Desc: "IP address or hostname of fencing device (together with --port-as-ip)"},
+			{Name: "port_as_ip", Type: fenceproto.TypeBoolean, Default: "0",
+				Desc: "Make \"--plug\" the BMC's address, so one device fences several hosts (pcmk_host_map to BMC addresses)"},
 			{Name: "ipmi_timeout", Aliases: []string{"ipmitool_timeout"}, Type: fenceproto.TypeSecond, Default: "1",
 				Desc: "Seconds one login request may go unanswered (it is retransmitted meanwhile)"},
 		},
@@ -38,8 +42,11 @@ func agent() *fenceproto.Agent {
 
 func config(o *fenceproto.Options) (ipmi.Config, error) {
 	cfg := ipmi.Config{Host: o.Get("ip"), Username: o.Get("username"), Interface: ipmi.LAN}
+	if o.Bool("port_as_ip") {
+		cfg.Host = o.Get("plug")
+	}
 	if cfg.Host == "" {
-		return cfg, fmt.Errorf("%w: no ip (the BMC's address)", fenceproto.ErrBadArgs)
+		return cfg, fmt.Errorf("%w: no ip (the BMC's address), or no plug with port_as_ip", fenceproto.ErrBadArgs)
 	}
 	port, err := o.Int("ipport")
 	if err != nil || port < 1 || port > 65535 {

@@ -124,7 +124,7 @@ func (d *device) add(ctx context.Context, spec, local string) error {
 		return fmt.Errorf("%w: device %q: want a /dev path or an iscsi:// URL", fenceproto.ErrBadArgs, spec)
 	}
 	if _, err := os.Stat(spec); err != nil {
-		return fmt.Errorf("Failed: device %q does not exist: %w", spec, err)
+		return fmt.Errorf("device %q does not exist: %w", spec, err)
 	}
 	paths, err := scsipr.MultipathPaths(spec)
 	if err != nil {
@@ -223,8 +223,15 @@ func (d *device) ownKey() (uint64, error) {
 	return nodeKey(d.o, h, "")
 }
 
+// Status is ON when the key is registered on any device. For on, which
+// runs on the node itself, ON means this agent's own nexus is registered
+// on every device, as fence_scsi's status does for on.
 func (d *device) Status(ctx context.Context) (fenceproto.PowerState, error) {
-	on, err := d.fencer.Registered(ctx, d.key)
+	check := d.fencer.Registered
+	if d.o.Get("action") == "on" || d.o.Get("action") == "enable" {
+		check = d.fencer.NexusRegistered
+	}
+	on, err := check(ctx, d.key)
 	if err != nil {
 		return fenceproto.StateUnknown, err
 	}

@@ -64,7 +64,7 @@ func TestParseGood(t *testing.T) {
 		check func(t *testing.T, c *Cluster)
 	}{
 		{"defaults", base, func(t *testing.T, c *Cluster) {
-			want := Timing{10 * time.Millisecond, 30 * time.Millisecond, 150 * time.Millisecond, 150 * time.Millisecond, 100 * time.Millisecond}
+			want := Timing{30 * time.Millisecond, 30 * time.Millisecond, 150 * time.Millisecond, 150 * time.Millisecond, 100 * time.Millisecond}
 			if c.Totem != want {
 				t.Errorf("timing %+v, want %+v", c.Totem, want)
 			}
@@ -246,7 +246,7 @@ func TestParseBad(t *testing.T) {
 		{"tick above heartbeat", rep("name = prod", "name = prod\ntick = 40ms"), `cluster.conf:3: [cluster]: tick: 40ms must not exceed heartbeat_interval (30ms)`},
 		{"tick too small", rep("name = prod", "name = prod\ntick = 10us"), `cluster.conf:3: [cluster]: tick: 10µs is out of range 1ms..1s`},
 		{"link_dead_time too short", rep("name = prod", "name = prod\nlink_dead_time = 50ms"), `cluster.conf:3: [cluster]: link_dead_time: 50ms must be more than 2*heartbeat_interval`},
-		{"join_timeout below tick", rep("name = prod", "name = prod\njoin_timeout = 5ms"), `cluster.conf:3: [cluster]: join_timeout: 5ms must be at least one tick (10ms)`},
+		{"join_timeout below tick", rep("name = prod", "name = prod\njoin_timeout = 5ms"), `cluster.conf:3: [cluster]: join_timeout: 5ms must be at least one tick (30ms)`},
 		{"lms window below tick", rep("tie_breaker = lowest", "last_man_standing_window = 1ms"), `cluster.conf:5: [quorum]: last_man_standing_window: 1ms is out of range`},
 		{"bad boolean", rep("tie_breaker = lowest", "two_node = maybe"), `cluster.conf:5: [quorum]: two_node: "maybe" is not yes or no`},
 		{"two_node with three nodes", rep("tie_breaker = lowest", "two_node = yes"), `cluster.conf:5: [quorum]: two_node: needs exactly 2 nodes, found 3`},

@@ -22,7 +22,7 @@ type Cluster struct {
 
 // Timing holds the failure-detection and messaging timers.
 type Timing struct {
-	Tick              time.Duration // core tick, default 10ms
+	Tick              time.Duration // core tick, default 30ms
 	HeartbeatInterval time.Duration // default 30ms
 	DeadTime          time.Duration // no frame on any link for this long: node suspected; default 150ms
 	LinkDeadTime      time.Duration // no frame on one link for this long: link down; default 150ms

@@ -16,7 +16,7 @@ import (
 
 // Defaults and limits. Durations are documented in concord.conf(5).
 const (
-	DefaultTick              = 10 * time.Millisecond
+	DefaultTick              = 30 * time.Millisecond
 	DefaultHeartbeatInterval = 30 * time.Millisecond
 	DefaultDeadTime          = 150 * time.Millisecond
 	DefaultLinkDeadTime      = 150 * time.Millisecond

@@ -112,11 +112,22 @@ func classifyLogin(addr string, err error, f loginFacts) *OpError {
 	return e
 }
 
-func rmcpDetail(code byte, suite int) string {
-	s := fmt.Sprintf("RMCP+ status %#02x (%s)", code, types.RmcpStatusCode(code))
+// suiteRefused: the RMCP+ status says the BMC does not do this cipher
+// suite (invalid or no matching algorithm).
+func suiteRefused(code byte) bool {
 	switch code {
 	case 0x04, 0x05, 0x06, 0x07, 0x10, 0x11:
+		return true
+	}
+	return false
+}
+
+func rmcpDetail(code byte, suite int) string {
+	s := fmt.Sprintf("RMCP+ status %#02x (%s)", code, types.RmcpStatusCode(code))
+	if suiteRefused(code) {
 		return fmt.Sprintf("BMC does not accept cipher suite %d: %s", suite, s)
+	}
+	switch code {
 	case 0x0d:
 		return "unknown user: " + s
 	case 0x09, 0x12:

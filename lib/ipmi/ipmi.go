@@ -210,7 +210,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 		facts = loginFacts{answers: answers, rmcpState: status, suite: suite, lan: cfg.Interface == LAN, ctxErr: ctx.Err()}
 		last = err
 		// Try the next suite only if the BMC refused this one.
-		if status == 0 || ctx.Err() != nil {
+		if !suiteRefused(status) || ctx.Err() != nil {
 			break
 		}
 	}

@@ -144,7 +144,6 @@ type fakeTarget struct {
 	statSN   uint32
 	loginErr [2]byte
 	keys     []KV // operational keys the target answers with
-	lastCmd  *PDU
 }
 
 func (f *fakeTarget) send(p *PDU) {

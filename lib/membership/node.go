@@ -23,6 +23,7 @@ type peer struct {
 	inc       uint64 // latest incarnation heard
 	left      bool   // announced a graceful leave (this incarnation)
 	wasSeen   bool   // was heard or in a view at some point
+	silent    bool   // left out of a round for not answering; cleared when heard again
 
 	// Latest heartbeat (by Stamp) of the current incarnation.
 	hb      bool
@@ -111,16 +112,21 @@ type Node struct {
 	leftRemove map[NodeID]bool // nodes the last transition removed because they left
 
 	// Ordered messages of the current view.
-	log       map[uint64]*Message
-	recv      uint64 // highest contiguous seq received
-	delivered uint64
-	gcPoint   uint64
-	maxKnown  uint64 // highest seq known to exist
-	lastNack  uint64
-	ackedSeq  uint64 // recv last announced with an Ack
-	ackTick   uint64
-	nextSeq   uint64 // sequencer: next seq to assign
-	seqOrigin map[NodeID]originOrder
+	log         map[uint64]*Message
+	recv        uint64 // highest contiguous seq received
+	delivered   uint64
+	gcPoint     uint64
+	maxKnown    uint64 // highest seq known to exist
+	lastNack    uint64
+	ackedSeq    uint64 // recv last announced with an Ack
+	flushRecv   uint64 // recv our last Flush reported
+	flushStable uint64 // stable point our last Flush reported
+	// knownStable is the highest seq we know every member received.
+	knownStable uint64
+	ackTick     uint64
+	nextSeq     uint64 // sequencer: next seq to assign
+	seqOrigin   map[NodeID]originOrder
+	seqHeld     map[NodeID]map[uint64]Message // sequencer: early DATA per origin
 
 	// Send queue of broadcasts and group changes.
 	queue     []*queued
@@ -242,10 +248,11 @@ func (n *Node) resetViewState() {
 	n.recv, n.delivered, n.gcPoint, n.maxKnown = 0, 0, 0, 0
 	n.nextSeq = 1
 	n.seqOrigin = map[NodeID]originOrder{}
+	n.seqHeld = map[NodeID]map[uint64]Message{}
 	for _, q := range n.queue {
 		q.sent = false
 	}
-	n.ackedSeq = 0
+	n.ackedSeq, n.flushRecv, n.knownStable = 0, 0, 0
 }
 
 // send queues m for the wire (and for ourselves when it concerns us).
@@ -298,7 +305,7 @@ func (n *Node) Tick() {
 
 func (n *Node) heartbeat() {
 	m := Message{Type: MsgHeartbeat, View: n.view.ID, Round: n.follow, Members: slices.Clone(n.view.Members),
-		Alive: n.aliveSet(), Seq: n.recv}
+		Alive: n.aliveSet(), Seq: n.reportRecv()}
 	if n.isSequencer() {
 		m.Last = n.nextSeq - 1
 	}
@@ -328,7 +335,7 @@ func (n *Node) target() []NodeID {
 	s := []NodeID{n.id}
 	for _, id := range n.order {
 		p := n.peers[id]
-		if p.heard && !p.left && n.det.Alive(id, n.tick) {
+		if p.heard && !p.left && !p.silent && n.det.Alive(id, n.tick) {
 			s = append(s, id)
 		}
 	}
@@ -372,7 +379,7 @@ func (n *Node) Step(m Message) error {
 			n.restartRound(c.members, fmt.Sprintf("node %d restarted", m.From))
 		}
 	}
-	p.heard, p.wasSeen, p.lastHeard = true, true, n.tick
+	p.heard, p.wasSeen, p.lastHeard, p.silent = true, true, n.tick, false
 	n.det.Heard(m.From, n.tick)
 	if n.leaving {
 		return nil
@@ -476,19 +483,31 @@ func (n *Node) stable() uint64 {
 // advance delivers what became stable (outside transitions) and drops
 // what everyone has.
 func (n *Node) advance() {
+	n.knownStable = max(n.knownStable, n.stable())
 	if !n.following {
-		n.deliverUpTo(n.stable())
+		n.deliverUpTo(n.knownStable)
 	}
 	n.collect()
 }
 
+// reportRecv is what we tell others we received. In a transition it stays
+// at what our Flush reported: a message acknowledged beyond that could
+// become stable (and delivered by others) without being in the cut.
+func (n *Node) reportRecv() uint64 {
+	if n.following {
+		return n.flushRecv
+	}
+	return n.recv
+}
+
 // sendAck tells the view what we received, at most once per tick.
 func (n *Node) sendAck() {
-	if n.recv <= n.ackedSeq || n.ackTick == n.tick || len(n.view.Members) == 1 {
+	rr := n.reportRecv()
+	if rr <= n.ackedSeq || n.ackTick == n.tick || len(n.view.Members) == 1 {
 		return
 	}
-	n.ackedSeq, n.ackTick = n.recv, n.tick
-	n.send(Message{Type: MsgAck, View: n.view.ID, Seq: n.recv})
+	n.ackedSeq, n.ackTick = rr, n.tick
+	n.send(Message{Type: MsgAck, View: n.view.ID, Seq: rr})
 }
 
 // checkExcluded notices that a member of our view has moved on to a newer
@@ -501,7 +520,7 @@ func (n *Node) checkExcluded(m Message) {
 	if _, in := slices.BinarySearch(m.Members, n.id); in {
 		return
 	}
-	n.deliverFlush(Cut{View: n.view.ID, Seq: n.recv, Stable: n.stable(), Survivors: []NodeID{n.id}})
+	n.deliverFlush(Cut{View: n.view.ID, Seq: n.recv, Stable: max(n.knownStable, n.delivered), Survivors: []NodeID{n.id}})
 	n.maxSeq++
 	r := Round{Seq: n.maxSeq, Coord: n.id}
 	n.follow = r
@@ -642,6 +661,9 @@ func (n *Node) coordTick() {
 	if len(silent) > 0 {
 		for _, id := range silent {
 			c.excluded[id] = true
+			if p := n.peers[id]; p != nil {
+				p.silent = true
+			}
 		}
 		n.restartRound(without(c.members, c.excluded), fmt.Sprintf("silent %v", silent))
 		return
@@ -775,9 +797,14 @@ func (n *Node) onPropose(m Message) {
 		n.follow = r
 		n.following = true
 		n.inSync = false
+		// What we flush is fixed for the round: repeats of the Propose get
+		// the same answer, since the coordinator may already have cut.
+		n.knownStable = max(n.knownStable, n.stable())
+		n.flushRecv = n.recv
+		n.flushStable = max(n.knownStable, n.delivered)
 	}
 	n.lastCoordH = n.tick
-	n.send(Message{Type: MsgFlush, To: r.Coord, Round: r, View: n.view.ID, Seq: n.recv, Last: n.stable()})
+	n.send(Message{Type: MsgFlush, To: r.Coord, Round: r, View: n.view.ID, Seq: n.flushRecv, Last: n.flushStable})
 }
 
 func (n *Node) onSync(m Message) {
@@ -1020,15 +1047,35 @@ func (n *Node) onData(m Message) {
 			expect = n.selfDelivered() + 1
 		}
 	}
-	if m.MsgID != expect {
+	if m.MsgID < expect || m.MsgID >= expect+sendWindow {
 		return
 	}
-	n.seqOrigin[m.From] = originOrder{inc: inc, msgID: m.MsgID}
-	o := Message{Type: MsgOrdered, View: n.view.ID, Seq: n.nextSeq, Origin: m.From, OriginInc: inc,
-		MsgID: m.MsgID, Op: m.Op, Group: m.Group, Payload: m.Payload}
-	n.nextSeq++
-	n.counters.Ordered++
-	n.send(o)
+	if m.MsgID > expect {
+		// Early: hold it until the gap before it fills.
+		if !ok || st.inc == inc {
+			if n.seqHeld[m.From] == nil {
+				n.seqHeld[m.From] = map[uint64]Message{}
+			}
+			n.seqHeld[m.From][m.MsgID] = m
+		}
+		return
+	}
+	for {
+		n.seqOrigin[m.From] = originOrder{inc: inc, msgID: m.MsgID}
+		o := Message{Type: MsgOrdered, View: n.view.ID, Seq: n.nextSeq, Origin: m.From, OriginInc: inc,
+			MsgID: m.MsgID, Op: m.Op, Group: m.Group, Payload: m.Payload}
+		n.nextSeq++
+		n.counters.Ordered++
+		n.send(o)
+		held := n.seqHeld[m.From]
+		next, ok := held[m.MsgID+1]
+		delete(held, m.MsgID)
+		if !ok {
+			return
+		}
+		delete(held, next.MsgID)
+		m = next
+	}
 }
 
 // selfDelivered is the highest own msgid delivered (own dedupe state).

@@ -277,7 +277,15 @@ func TestThreeSendersOneGroupMemberKilled(t *testing.T) {
 			senders := []NodeID{2, 3, 4}
 			const per = 1000
 			count := map[NodeID]int{}
-			for tick := 0; count[2]+count[3]+count[4] < 3*per; tick++ {
+			done := func() bool {
+				for _, id := range senders {
+					if count[id] < per && !s.nodes[id].crashed {
+						return false
+					}
+				}
+				return true
+			}
+			for tick := 0; !done(); tick++ {
 				if tick == 40 {
 					s.crash(tc.kill)
 				}

@@ -240,6 +240,9 @@ func (s *sim) event(sn *simNode, ev Event) {
 		sn.uniLast[from] = num
 		return
 	}
+	if *flagVerbose {
+		s.t.Logf("[%d] node %d delivers %d from %d (view %s seq %d)", s.tick, sn.id, num, d.From, sn.view, d.Seq)
+	}
 	if sn.seen[num] {
 		s.failf("node %d delivered message %d twice", sn.id, num)
 	}
@@ -362,6 +365,9 @@ func (s *sim) broadcast(id NodeID, group string, size int) error {
 		return err
 	}
 	s.sent[s.nextMsg] = sentMsg{from: nodeKey{id, sn.inc}, group: group}
+	if *flagVerbose {
+		s.t.Logf("[%d] node %d broadcasts %d to %q", s.tick, id, s.nextMsg, group)
+	}
 	s.collect(sn)
 	return nil
 }

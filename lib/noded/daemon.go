@@ -9,8 +9,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -47,9 +47,13 @@ const (
 // Store ticks are slower than core ticks: raft works at human speed.
 const storeTickEvery = 10
 
-// How long a node with no replicated state listens for an existing cluster
-// before it bootstraps one from cluster.conf.
-const bootstrapWaitTicks = 100
+// Probes (does this node have replicated state?) and full status rebuilds
+// are rare: they cost CPU on every node all the time.
+const (
+	probeEvery   = 50
+	refreshEvery = 100
+)
+
 
 type rxFrame struct {
 	link uint8
@@ -88,6 +92,7 @@ type Daemon struct {
 	lastWd    time.Time
 	wdEvery   time.Duration
 	lastNotif string
+	dirty     bool // status changed since the last refresh
 
 	seqs    chan uint64 // newest view seq to persist
 	fragID  uint32
@@ -96,7 +101,6 @@ type Daemon struct {
 
 	mu     sync.Mutex
 	status nodebus.Status
-	cfgTxt []byte
 }
 
 // Port is one heartbeat link as the daemon uses it; *link.Conn is the real one.
@@ -291,6 +295,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		"links", len(d.ports), "incarnation", d.inc)
 	daemon.SdNotify(false, daemon.SdNotifyReady)
 	d.state = "joining"
+	d.dirty = true
 
 	t := time.NewTicker(d.cfg.Totem.Tick)
 	defer t.Stop()
@@ -301,6 +306,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case <-done:
 			done = nil
 			d.state = "leaving"
+			d.dirty = true
 			d.log.Info("leaving the cluster", "reason", "stop requested")
 			daemon.SdNotify(false, daemon.SdNotifyStopping)
 			d.core.Leave()
@@ -321,6 +327,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		if d.deleted && done != nil {
 			done = nil
 			d.state = "leaving"
+			d.dirty = true
 			d.core.Leave()
 			leaveDeadline = time.After(300 * time.Millisecond)
 		}
@@ -448,7 +455,7 @@ func (d *Daemon) knownPeer(n uint16) bool {
 func (d *Daemon) onTick() {
 	d.tick++
 	d.core.Tick()
-	if d.tick%storeTickEvery == 0 {
+	if d.tick%probeEvery == 0 {
 		d.probe()
 	}
 	for _, ch := range d.health.Tick(d.tick) {
@@ -465,6 +472,7 @@ func (d *Daemon) onTick() {
 		if d.bus != nil {
 			d.bus.emit("LinkChanged", ch.Peer, ch.Link, state)
 		}
+		d.dirty = true
 	}
 	if st, changed := d.quorum.Tick(d.tick); changed {
 		d.setQuorum(st, "last_man_standing window")
@@ -473,7 +481,9 @@ func (d *Daemon) onTick() {
 		daemon.SdNotify(false, daemon.SdNotifyWatchdog)
 		d.lastWd = time.Now()
 	}
-	if d.tick%10 == 0 {
+	// Status is rebuilt when something changed, and once a second for the
+	// slow-moving parts (node states, counters).
+	if d.dirty || d.tick%refreshEvery == 0 {
 		d.refresh()
 	}
 }
@@ -627,6 +637,7 @@ func (d *Daemon) installView(v membership.View, reason string) {
 func (d *Daemon) setQuorum(st quorum.State, why string) {
 	old := d.qstate
 	d.qstate = st
+	d.dirty = true
 	if old.Quorate == st.Quorate && old.TotalVotes == st.TotalVotes && old.ExpectedVotes == st.ExpectedVotes && old.Quorum == st.Quorum {
 		return
 	}
@@ -706,10 +717,9 @@ func (d *Daemon) refresh() {
 		s.Nodes = append(s.Nodes, ni)
 	}
 	sort.Slice(s.Nodes, func(i, j int) bool { return s.Nodes[i].Number < s.Nodes[j].Number })
-	txt := config.Format(d.cfg)
+	d.dirty = false
 	d.mu.Lock()
 	d.status = s
-	d.cfgTxt = txt
 	d.mu.Unlock()
 	if d.bus != nil {
 		d.bus.update(s, d.counters)
@@ -737,9 +747,9 @@ func (d *Daemon) statusJSON() []byte {
 }
 
 func (d *Daemon) configText() []byte {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.cfgTxt
+	var b []byte
+	d.call(func() { b = config.Format(d.cfg) })
+	return b
 }
 
 // propose hands op to the replicated store and waits until it is applied
@@ -871,4 +881,3 @@ func (c coreLogger) Infof(f string, a ...any)  { c.l.Info(fmt.Sprintf(f, a...)) 
 func (c coreLogger) Warnf(f string, a ...any)  { c.l.Warn(fmt.Sprintf(f, a...)) }
 
 type storeLogger = coreLogger
-

@@ -50,7 +50,7 @@ type storeEvent struct {
 }
 
 func newStoreRunner(st *confstore.Store, initial *config.Cluster, every time.Duration, log *slog.Logger) *storeRunner {
-	r := &storeRunner{st: st, log: log, initial: initial, every: every, waitMax: 10,
+	r := &storeRunner{st: st, log: log, initial: initial, every: every, waitMax: 15,
 		in: make(chan storeMsg, 1024), props: make(chan propReq), out: make(chan storeEvent, 256),
 		pending: map[uint64]chan error{}}
 	r.init.Store(st.Initialized())

@@ -73,13 +73,12 @@ func (f *Fencer) unfence(ctx context.Context, d *Device, key uint64) error {
 }
 
 // nexusRegistered tells whether this I_T nexus is registered with key.
-// READ KEYS lists keys, not nexuses, and registering again is not safe
-// everywhere: istgt 0.4 writes a re-registration into another initiator's
-// entry. So a listed key is confirmed with RELEASE, which a registered
-// non-holder may send with no effect and an unregistered nexus gets
-// RESERVATION CONFLICT for. If the holder's key is ours, the holder is
-// taken to be us, as fence_scsi does: releasing would open a window in
-// which fenced nodes could write.
+// READ KEYS lists keys, not nexuses (several nexuses may share a key), and
+// registering again is not safe everywhere: istgt 0.4 writes a
+// re-registration into another initiator's entry. So a listed key is
+// confirmed with commands that change nothing: RESERVE of the held type
+// succeeds only for the holder, and RELEASE from a registered non-holder
+// has no effect, while an unregistered nexus gets RESERVATION CONFLICT.
 func (f *Fencer) nexusRegistered(ctx context.Context, d *Device, key uint64) (bool, error) {
 	keys, err := d.ReadKeys(ctx)
 	if err != nil || !keys.Has(key) {
@@ -90,13 +89,28 @@ func (f *Fencer) nexusRegistered(ctx context.Context, d *Device, key uint64) (bo
 		return false, err
 	}
 	if r.Held && r.Key == key {
-		return true, nil
+		// Possibly ours: never RELEASE it, that would let fenced nodes write.
+		err := d.Out(ctx, Reserve, r.Type, key, 0, false)
+		if err == nil {
+			return true, nil
+		}
+		if !IsReservationConflict(err) {
+			return false, err
+		}
 	}
 	err = d.Out(ctx, Release, WriteExclusiveRegistrantsOnly, key, 0, false)
-	if IsReservationConflict(err) {
+	switch {
+	case err == nil:
+		return true, nil
+	case IsReservationConflict(err):
 		return false, nil
+	case IsSenseKey(err, SenseIllegalRequest):
+		// istgt 0.4 answers a registered non-holder's RELEASE with
+		// INVALID RELEASE OF PERSISTENT RESERVATION; it checks the
+		// registration first, as SPC does, so the nexus is registered.
+		return true, nil
 	}
-	return err == nil, err
+	return false, err
 }
 
 func (f *Fencer) register(ctx context.Context, d *Device, key uint64) error {
@@ -223,6 +237,19 @@ func (f *Fencer) Registered(ctx context.Context, key uint64) (bool, error) {
 		return true, nil
 	}
 	return false, joinErrs("status", len(f.Devices), errs)
+}
+
+// NexusRegistered reports whether this node's own I_T nexus is registered
+// with key on every device: the state unfencing must reach. Registered
+// instead asks whether anyone holds the key.
+func (f *Fencer) NexusRegistered(ctx context.Context, key uint64) (bool, error) {
+	for _, d := range f.Devices {
+		ok, err := f.nexusRegistered(ctx, d, key)
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 func joinErrs(op string, n int, errs []error) error {

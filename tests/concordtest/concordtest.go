@@ -18,6 +18,7 @@ import (
 type Options struct {
 	Nodes     int
 	Quorum    string // extra lines for the [quorum] section
+	Totem     string // extra lines for the [cluster] section (timings)
 	NoStart   bool   // boot and configure, but leave concord-noded stopped
 	ConfNodes int    // nodes listed in cluster.conf; default Nodes
 }
@@ -57,7 +58,7 @@ func Boot(ctx context.Context, env cluster.Env, o Options) (*Cluster, error) {
 	if n == 0 {
 		n = o.Nodes
 	}
-	c.Conf = c.ConfText(n, o.Quorum)
+	c.Conf = c.ConfText(n, o.Quorum, o.Totem)
 	for i := 1; i <= o.Nodes; i++ {
 		if err := c.Configure(i, c.Conf); err != nil {
 			return nil, err
@@ -74,9 +75,9 @@ func Boot(ctx context.Context, env cluster.Env, o Options) (*Cluster, error) {
 }
 
 // ConfText is a cluster.conf listing nodes 1..n with their real MACs.
-func (c *Cluster) ConfText(n int, quorum string) string {
+func (c *Cluster) ConfText(n int, quorum, totem string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# written by the Concord test harness\n[cluster]\nname = %s\n\n", c.Tag())
+	fmt.Fprintf(&b, "# written by the Concord test harness\n[cluster]\nname = %s\n%s\n", c.Tag(), strings.TrimSpace(totem))
 	if quorum != "" {
 		fmt.Fprintf(&b, "[quorum]\n%s\n\n", strings.TrimSpace(quorum))
 	}

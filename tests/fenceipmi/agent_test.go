@@ -3,6 +3,7 @@ package fenceipmi
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,8 +64,17 @@ var variants = []variant{
 	{"lan", map[string]string{}},
 }
 
-func params(s *Sim, v variant, extra ...string) map[string]string {
-	p := map[string]string{"ip": "127.0.0.1", "ipport": strconv.Itoa(s.Port),
+// peer is a BMC whose chassis is a node process: an ipmi_sim or a GoBMC.
+type peer interface {
+	Events() []string
+	ClearEvents() error
+	NodeOn() bool
+	Addr() string
+}
+
+func params(s peer, v variant, extra ...string) map[string]string {
+	_, port, _ := net.SplitHostPort(s.Addr())
+	p := map[string]string{"ip": "127.0.0.1", "ipport": port,
 		"username": AdminUser, "password": AdminPass}
 	for k, val := range v.params {
 		p[k] = val
@@ -92,7 +102,7 @@ func call(t *testing.T, agent, action string, p map[string]string) fenceproto.Re
 
 // waitNode waits (bounded) for the node to reach the wanted power state:
 // ipmi_sim powers a cycled chassis back on about 1 s after answering.
-func waitNode(t *testing.T, s *Sim, on bool) {
+func waitNode(t *testing.T, s peer, on bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for s.NodeOn() != on {
@@ -136,35 +146,39 @@ func TestAgentsAgree(t *testing.T) {
 	for _, v := range variants {
 		for _, agent := range []string{ours, reference} {
 			t.Run(v.name+"/"+filepath.Base(agent), func(t *testing.T) {
-				s := startSim(t)
-				var extra []string
-				if agent == reference {
-					extra = []string{"power_wait", "0"} // its default 2 s only slows the test
-				}
-				for i, st := range sequence {
-					s.ClearEvents()
-					res := call(t, agent, st.action, params(s, v, append(extra, st.extra...)...))
-					if st.on {
-						waitNode(t, s, true)
-					}
-					where := fmt.Sprintf("step %d %s %v", i, st.action, st.extra)
-					if got := strings.TrimSpace(res.Stdout); got != st.stdout {
-						t.Errorf("%s: stdout %q, want %q (stderr %q)", where, got, st.stdout, res.Stderr)
-					}
-					if res.ExitCode != st.exit {
-						t.Errorf("%s: exit %d, want %d (stderr %q)", where, res.ExitCode, st.exit, res.Stderr)
-					}
-					if st.action == "status" && res.State != st.state {
-						t.Errorf("%s: typed state %v, want %v", where, res.State, st.state)
-					}
-					if s.NodeOn() != st.on {
-						t.Errorf("%s: node on=%v, want %v", where, s.NodeOn(), st.on)
-					}
-					if got := s.Events(); !slices.Equal(got, st.events) {
-						t.Errorf("%s: chassis events %q, want %q", where, got, st.events)
-					}
-				}
+				runSequence(t, startSim(t), agent, v)
 			})
+		}
+	}
+}
+
+// runSequence runs sequence through one agent and checks every step.
+func runSequence(t *testing.T, s peer, agent string, v variant) {
+	var extra []string
+	if agent == reference {
+		extra = []string{"power_wait", "0"} // its default 2 s only slows the test
+	}
+	for i, st := range sequence {
+		s.ClearEvents()
+		res := call(t, agent, st.action, params(s, v, append(extra, st.extra...)...))
+		if st.on {
+			waitNode(t, s, true)
+		}
+		where := fmt.Sprintf("step %d %s %v", i, st.action, st.extra)
+		if got := strings.TrimSpace(res.Stdout); got != st.stdout {
+			t.Errorf("%s: stdout %q, want %q (stderr %q)", where, got, st.stdout, res.Stderr)
+		}
+		if res.ExitCode != st.exit {
+			t.Errorf("%s: exit %d, want %d (stderr %q)", where, res.ExitCode, st.exit, res.Stderr)
+		}
+		if st.action == "status" && res.State != st.state {
+			t.Errorf("%s: typed state %v, want %v", where, res.State, st.state)
+		}
+		if s.NodeOn() != st.on {
+			t.Errorf("%s: node on=%v, want %v", where, s.NodeOn(), st.on)
+		}
+		if got := s.Events(); !slices.Equal(got, st.events) {
+			t.Errorf("%s: chassis events %q, want %q", where, got, st.events)
 		}
 	}
 }
@@ -173,23 +187,24 @@ func TestAgentsAgree(t *testing.T) {
 func TestCommandLineMode(t *testing.T) {
 	requireTools(t, "ipmi_sim")
 	s := startSim(t)
-	base := []string{"--lanplus", "-C", "3", "-a", "127.0.0.1", "-u", strconv.Itoa(s.Port), "-l", AdminUser}
-	pw := []string{"-p", AdminPass}
+	port := strconv.Itoa(s.Port)
+	login := func(extra ...string) []string {
+		return append([]string{"--lanplus", "-C", "3", "-a", "127.0.0.1", "-u", port, "-l", AdminUser, "-p", AdminPass}, extra...)
+	}
 	cases := []struct {
 		args   []string
 		stdout string
 		exit   int
 	}{
-		{append(pw, "-o", "status"), "Status: OFF", 2},
-		{append(pw, "-o", "on"), "Success: Powered ON", 0},
-		{append(pw, "-o", "reboot", "-m", "cycle"), "Success: Rebooted", 0},
-		{append(pw, "-o", "off", "-L", "operator"), "Success: Powered OFF", 0},
-		{[]string{"-S", "echo " + AdminPass, "-o", "status"}, "Status: OFF", 2},
+		{login("-o", "status"), "Status: OFF", 2},
+		{login("-o", "on"), "Success: Powered ON", 0},
+		{login("-o", "reboot", "-m", "cycle"), "Success: Rebooted", 0},
+		{login("-o", "off", "-L", "operator"), "Success: Powered OFF", 0},
+		{[]string{"-P", "-C", "3", "-a", "127.0.0.1", "-u", port, "-l", AdminUser, "-S", "echo " + AdminPass, "-o", "status"}, "Status: OFF", 2},
+		{[]string{"--lanplus", "-C", "3", "--port-as-ip", "-n", "127.0.0.1", "-u", port, "-l", AdminUser, "-p", AdminPass, "-o", "status"}, "Status: OFF", 2},
 	}
 	for _, tc := range cases {
-		args := append(slices.Clone(base), tc.args...)
-		cmd := exec.Command(ours, args...)
-		out, err := cmd.Output()
+		out, err := exec.Command(ours, tc.args...).Output()
 		code := 0
 		if ee, ok := err.(*exec.ExitError); ok {
 			code = ee.ExitCode()
@@ -256,6 +271,46 @@ func TestIpmitoolSameChassisActions(t *testing.T) {
 					t.Errorf("ipmitool says %q, ours %v", strings.TrimSpace(string(out)), st.State)
 				}
 			})
+		}
+	}
+}
+
+// TestMetadataLikeFenceIpmilan: the parameters a fence_ipmilan configuration
+// uses exist in ours with the same types and defaults (read through
+// fenceproto.Metadata, which runs each agent with action=metadata).
+func TestMetadataLikeFenceIpmilan(t *testing.T) {
+	requireTools(t, reference)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ourMD, err := fenceproto.Metadata(ctx, ours)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refMD, err := fenceproto.Metadata(ctx, reference)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"ip", "ipaddr", "ipport", "username", "login", "password", "passwd", "password_script",
+		"lanplus", "cipher", "privlvl", "method", "plug", "port", "port_as_ip", "ipmitool_timeout",
+		"power_timeout", "power_wait", "login_timeout", "delay", "verbose", "debug_file"} {
+		o, r := ourMD.Param(name), refMD.Param(name)
+		switch {
+		case r == nil:
+			t.Errorf("fence_ipmilan has no %q: list out of date", name)
+		case o == nil:
+			t.Errorf("ours lacks %q", name)
+		case o.Content.Type != r.Content.Type && !(name == "ipmitool_timeout"):
+			t.Errorf("%s: type %q, fence_ipmilan %q", name, o.Content.Type, r.Content.Type)
+		case (name == "ipport" || name == "privlvl" || name == "method" || name == "lanplus") && o.Content.Default != r.Content.Default:
+			t.Errorf("%s: default %q, fence_ipmilan %q", name, o.Content.Default, r.Content.Default)
+		}
+	}
+	if ourMD.HostArgument() != refMD.HostArgument() {
+		t.Errorf("host argument %q, fence_ipmilan %q", ourMD.HostArgument(), refMD.HostArgument())
+	}
+	for _, a := range []string{"on", "off", "reboot", "status", "monitor", "metadata", "validate-all"} {
+		if ourMD.Action(a) == nil {
+			t.Errorf("ours lacks action %q", a)
 		}
 	}
 }

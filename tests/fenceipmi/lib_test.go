@@ -121,3 +121,59 @@ func TestLibraryFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestLibrarySilentBMC: a BMC that answers nothing (ipmi_sim stopped) is a
+// timeout after the step budget, not a hang.
+func TestLibrarySilentBMC(t *testing.T) {
+	for _, tc := range interfaces {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startSim(t)
+			if err := s.Pause(); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Resume()
+			cfg := simConfig(s, tc.iface, tc.suite)
+			cfg.StepBudget = 300 * time.Millisecond
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			sess, err := ipmi.Dial(ctx, cfg)
+			if err == nil {
+				sess.Close()
+				t.Fatal("login to a stopped BMC succeeded")
+			}
+			if !errors.Is(err, ipmi.ErrTimeout) || !strings.Contains(err.Error(), "no answer from BMC within 300ms") {
+				t.Errorf("error %v: want ErrTimeout naming the budget", err)
+			}
+		})
+	}
+}
+
+// TestLibraryContextCancel: cancelling the caller's context ends a login
+// to a silent BMC at once, whatever the budget.
+func TestLibraryContextCancel(t *testing.T) {
+	s := startSim(t)
+	if err := s.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Resume()
+	cfg := simConfig(s, ipmi.LANPlus, 3)
+	cfg.StepBudget = time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		sess, err := ipmi.Dial(ctx, cfg)
+		if err == nil {
+			sess.Close()
+		}
+		errc <- err
+	}()
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ipmi.ErrTimeout) {
+			t.Errorf("cancelled login: %v, want ErrTimeout", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Dial ignored the cancelled context")
+	}
+}

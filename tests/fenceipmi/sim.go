@@ -207,9 +207,11 @@ func (s *Sim) Resume() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
 // Stop kills the node's process group and ipmi_sim, by PID, and waits for
 // ipmi_sim to exit. The files under Dir stay for the caller to remove.
 func (s *Sim) Stop() {
-	if pid, ok := s.nodePID(); ok {
-		syscall.Kill(-pid, syscall.SIGKILL)
-		syscall.Kill(pid, syscall.SIGKILL)
+	// Only a live dummy node: a stale pid file may name a recycled PID.
+	if pid, ok := s.nodePID(); ok && s.NodeOn() {
+		if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); strings.Contains(string(cmd), "while :; do sleep 1; done") {
+			syscall.Kill(-pid, syscall.SIGKILL)
+		}
 	}
 	if s.cmd != nil && s.cmd.Process != nil {
 		s.cmd.Process.Signal(syscall.SIGCONT)

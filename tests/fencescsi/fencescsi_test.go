@@ -236,12 +236,24 @@ func TestAgent(t *testing.T) {
 		common := []string{"devices=" + tg.url, "cluster_name=concord", "key_file=" + keyFile}
 		n1, n2 := dialNode(t, ctx, tg, "node1"), dialNode(t, ctx, tg, "node2")
 		clearAll(t, ctx, n1)
-		for _, n := range []*node{n1, n2} {
-			if err := n.fencer.Unfence(ctx, n.key); err != nil {
-				t.Fatalf("unfence %s: %v", n.name, err)
+		if err := n1.fencer.Unfence(ctx, n1.key); err != nil {
+			t.Fatalf("unfence node1: %v", err)
+		}
+		// The agent on node1 is its own I_T nexus (node1-agent). It
+		// registers node1's key there when it must preempt. On istgt that
+		// registration outlives the agent, and istgt 0.4 attaches keys to
+		// the wrong initiators when an entry other than the last is removed,
+		// so the agent's nexus registers before node2's, as node1's would
+		// at boot.
+		as1 := append([]string{"local_node=node1", "initiator_name=" + iqnBase + "node1-agent"}, common...)
+		if tg.keepsRegistrationOnLogout {
+			if r := runAgent(t, append([]string{"action=on", "nodename=node1"}, as1...)...); r.code != 0 {
+				t.Fatalf("on node1: %+v", r)
 			}
 		}
-		as1 := append([]string{"local_node=node1", "initiator_name=" + iqnBase + "node1-agent"}, common...)
+		if err := n2.fencer.Unfence(ctx, n2.key); err != nil {
+			t.Fatalf("unfence node2: %v", err)
+		}
 		r := runAgent(t, append([]string{"action=status", "nodename=node2"}, as1...)...)
 		if r.code != 0 || r.stdout != "Status: ON\n" {
 			t.Errorf("status before off: %+v", r)

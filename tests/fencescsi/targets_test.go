@@ -62,15 +62,15 @@ func fixture(t *testing.T, name string, vars map[string]string) string {
 }
 
 // waitListen polls until something accepts on addr or the process exits.
-func waitListen(t *testing.T, addr string, cmd *exec.Cmd, done <-chan struct{}) {
+func waitListen(t *testing.T, addr string, p *proc) {
+	cmd, done := p.cmd, p.done
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case <-done:
-			log, _ := os.ReadFile(filepath.Join(filepath.Dir(cmd.Args[len(cmd.Args)-1]), ""))
-			_ = log
-			t.Fatalf("%s exited early: %v", cmd.Path, cmd.ProcessState)
+			log, _ := os.ReadFile(p.log)
+			t.Fatalf("%s exited early: %v; its log:\n%s", cmd.Path, cmd.ProcessState, log)
 		default:
 		}
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
@@ -83,9 +83,16 @@ func waitListen(t *testing.T, addr string, cmd *exec.Cmd, done <-chan struct{}) 
 	t.Fatalf("%s: nothing listens on %s after 10 s", cmd.Path, addr)
 }
 
-func startProc(t *testing.T, work string, name string, args ...string) (*exec.Cmd, <-chan struct{}) {
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	log  string
+}
+
+func startProc(t *testing.T, work string, name string, args ...string) *proc {
 	t.Helper()
-	log, err := os.Create(filepath.Join(work, name+".log"))
+	logPath := filepath.Join(work, name+".log")
+	log, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,11 +105,12 @@ func startProc(t *testing.T, work string, name string, args ...string) (*exec.Cm
 	// done is closed on exit, so any number of waiters see it.
 	done := make(chan struct{})
 	go func() { cmd.Wait(); log.Close(); close(done) }()
-	return cmd, done
+	return &proc{cmd, done, logPath}
 }
 
 // stopProc signals the process by PID and waits; SIGKILL after 5 s.
-func stopProc(t *testing.T, cmd *exec.Cmd, done <-chan struct{}, sig syscall.Signal) {
+func stopProc(p *proc, sig syscall.Signal) {
+	cmd, done := p.cmd, p.done
 	cmd.Process.Signal(sig)
 	select {
 	case <-done:
@@ -110,6 +118,20 @@ func stopProc(t *testing.T, cmd *exec.Cmd, done <-chan struct{}, sig syscall.Sig
 		cmd.Process.Kill()
 		<-done
 	}
+}
+
+// controlPort picks tgtd's -C number (its management socket suffix, at most
+// 32767) with no socket of that number present.
+func controlPort(t *testing.T) int {
+	t.Helper()
+	for i := 0; i < 1000; i++ {
+		n := 20000 + (os.Getpid()+i)%12000
+		if _, err := os.Stat("/var/run/tgtd/socket." + strconv.Itoa(n)); os.IsNotExist(err) {
+			return n
+		}
+	}
+	t.Fatal("no free tgtd control port number")
+	return 0
 }
 
 func makeLUN(t *testing.T, work string) {
@@ -129,19 +151,19 @@ func startTgtd(t *testing.T) *target {
 	needRoot(t, "tgtd", "tgtadm")
 	work := t.TempDir()
 	makeLUN(t, work)
-	port, cport := freePort(t), freePort(t)
-	cp := strconv.Itoa(cport)
+	port := freePort(t)
+	cp := strconv.Itoa(controlPort(t))
 	sock := "/var/run/tgtd/socket." + cp
-	cmd, done := startProc(t, work, "tgtd", "-f", "-C", cp, "--iscsi", fmt.Sprintf("portal=127.0.0.1:%d", port))
+	p := startProc(t, work, "tgtd", "-f", "-C", cp, "--iscsi", fmt.Sprintf("portal=127.0.0.1:%d", port))
 	t.Cleanup(func() {
 		exec.Command("tgtadm", "-C", cp, "--lld", "iscsi", "--mode", "target", "--op", "delete", "--force", "--tid", "1").Run()
 		exec.Command("tgtadm", "-C", cp, "--op", "delete", "--mode", "system").Run()
 		// tgtd ignores SIGTERM; the system delete above normally ends it.
-		stopProc(t, cmd, done, syscall.SIGKILL)
+		stopProc(p, syscall.SIGKILL)
 		os.Remove(sock)
 		os.Remove(sock + ".lock")
 	})
-	waitListen(t, fmt.Sprintf("127.0.0.1:%d", port), cmd, done)
+	waitListen(t, fmt.Sprintf("127.0.0.1:%d", port), p)
 	sc := bufio.NewScanner(strings.NewReader(fixture(t, "tgtd-target.txt", map[string]string{"WORK": work, "CPORT": cp})))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
@@ -169,13 +191,12 @@ func startIstgt(t *testing.T) *target {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd, done := startProc(t, work, "istgt", "-c", conf, "-D")
-	t.Cleanup(func() { stopProc(t, cmd, done, syscall.SIGTERM) })
-	waitListen(t, fmt.Sprintf("127.0.0.1:%d", port), cmd, done)
+	p := startProc(t, work, "istgt", "-c", conf, "-D")
+	t.Cleanup(func() { stopProc(p, syscall.SIGTERM) })
+	waitListen(t, fmt.Sprintf("127.0.0.1:%d", port), p)
 	return &target{name: "istgt", url: fmt.Sprintf("iscsi://127.0.0.1:%d/iqn.2026-11.test.concord:fence/0", port),
 		keepsRegistrationOnLogout: true, preemptAbort: true}
 }
-
 
 func withTimeout(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -21,11 +21,12 @@ import (
 
 func main() {
 	trials := flag.Int("trials", 10, "failure-detection trials")
-	msgs := flag.Int("messages", 2000, "group messages for the throughput run")
+	msgs := flag.Int("messages", 2000, "group messages for the throughput run (0: skip)")
+	totem := flag.String("totem", "", "extra [cluster] lines, e.g. \"tick = 30ms\"")
 	flag.Parse()
 	env := &cluster.CLIEnv{W: os.Stderr}
 	defer env.Close()
-	if err := run(env, *trials, *msgs); err != nil {
+	if err := run(env, *trials, *msgs, strings.ReplaceAll(*totem, ";", "\n")); err != nil {
 		env.Fail()
 		fmt.Fprintln(os.Stderr, "bench noded:", err)
 		env.Close()
@@ -33,10 +34,10 @@ func main() {
 	}
 }
 
-func run(env *cluster.CLIEnv, trials, msgs int) error {
+func run(env *cluster.CLIEnv, trials, msgs int, totem string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
-	c, err := concordtest.Boot(ctx, env, concordtest.Options{Nodes: 3})
+	c, err := concordtest.Boot(ctx, env, concordtest.Options{Nodes: 3, Totem: totem})
 	if err != nil {
 		return err
 	}
@@ -61,7 +62,24 @@ func run(env *cluster.CLIEnv, trials, msgs int) error {
 	row("idle RSS of concord-noded per node (MB)", rss, "%.1f")
 	row("idle CPU of concord-noded per node (% of a core)", cpu, "%.2f")
 
-	// Group messaging: node 1 sends, every node watches.
+	if msgs > 0 {
+		if err := groups(ctx, c, msgs); err != nil {
+			return err
+		}
+	}
+	if trials > 0 {
+		det, err := detection(ctx, env, c, trials)
+		if err != nil {
+			return err
+		}
+		row("failure detection: kill -> survivors' new view (ms); Corosync 3 default for 3 nodes: 8000 (derived)", det, "%.1f")
+	}
+	return nil
+}
+
+// groups: node 1 sends stamped 1 KiB messages, every node watches.
+func groups(ctx context.Context, c *concordtest.Cluster, msgs int) error {
+	all := []int{1, 2, 3}
 	for _, i := range all {
 		if _, err := c.Exec(ctx, i, "concordctl", "group", "join", "bench"); err != nil {
 			return err
@@ -101,39 +119,42 @@ func run(env *cluster.CLIEnv, trials, msgs int) error {
 	row(fmt.Sprintf("group messages/s at 1 KiB, 3 nodes, delivered per node (%d msgs, 1 sender via D-Bus)", msgs), rates, "%.0f")
 	row("group message latency at 1 KiB, median per node (ms)", lats, "%.2f")
 	fmt.Printf("| sender side: %d messages sent in %.2f s | | | | |\n", msgs, sendSecs)
+	return nil
+}
 
-	// Failure detection: kill node 3, time until node 1 installs the new view.
+// detection kills node 3 and times until node 1 installs the new view.
+func detection(ctx context.Context, env *cluster.CLIEnv, c *concordtest.Cluster, trials int) ([]float64, error) {
+	all := []int{1, 2, 3}
 	var det []float64
 	for k := 0; k < trials; k++ {
 		if _, err := c.WaitView(ctx, all, []uint16{1, 2, 3}, time.Minute); err != nil {
-			return err
+			return nil, err
 		}
 		time.Sleep(500 * time.Millisecond)
 		t0 := time.Now()
 		if err := c.Kill(3); err != nil {
-			return err
+			return nil, err
 		}
 		if _, err := c.WaitView(ctx, []int{1, 2}, []uint16{1, 2}, time.Minute); err != nil {
-			return err
+			return nil, err
 		}
 		at, err := viewInstalledAt(ctx, c, 1, t0)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		det = append(det, float64(at.Sub(t0).Microseconds())/1000)
 		env.Logf("trial %d: detection %.1f ms", k+1, det[len(det)-1])
 		if err := c.Start(ctx, 3); err != nil {
-			return err
+			return nil, err
 		}
 		if err := c.Configure(3, c.Conf); err != nil {
-			return err
+			return nil, err
 		}
 		if err := c.StartDaemon(ctx, 3); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	row("failure detection: kill -> survivors' new view (ms); Corosync 3 default for 3 nodes: 8000 (derived)", det, "%.1f")
-	return nil
+	return det, nil
 }
 
 func row(name string, v []float64, f string) {
