@@ -54,7 +54,6 @@ const (
 	refreshEvery = 100
 )
 
-
 type rxFrame struct {
 	link uint8
 	data []byte
