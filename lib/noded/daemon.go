@@ -44,14 +44,13 @@ const (
 	kindProbe      = 3
 )
 
-// Store ticks are slower than core ticks: raft works at human speed.
-const storeTickEvery = 10
-
-// Probes (does this node have replicated state?) and full status rebuilds
-// are rare: they cost CPU on every node all the time.
+// The store ticks at its own pace: raft works at human speed. Probes (does
+// this node have replicated state?) and full status rebuilds are rare: they
+// cost CPU on every node all the time.
 const (
-	probeEvery   = 50
-	refreshEvery = 100
+	storeTick    = 100 * time.Millisecond
+	probeEvery   = 500 * time.Millisecond
+	refreshEvery = time.Second
 )
 
 type rxFrame struct {
@@ -180,7 +179,7 @@ func NewWith(opts Options, fc *config.Cluster, key []byte, ports []Port) (*Daemo
 	if err != nil {
 		return nil, err
 	}
-	d.store = newStoreRunner(st, fc, fc.Totem.Tick*storeTickEvery, d.log)
+	d.store = newStoreRunner(st, fc, storeTick, d.log)
 	d.cfg = fc
 	if st.Initialized() {
 		// A node that joined but has not yet received the configuration
@@ -454,7 +453,7 @@ func (d *Daemon) knownPeer(n uint16) bool {
 func (d *Daemon) onTick() {
 	d.tick++
 	d.core.Tick()
-	if d.tick%probeEvery == 0 {
+	if d.tick%d.ticks(probeEvery) == 0 {
 		d.probe()
 	}
 	for _, ch := range d.health.Tick(d.tick) {
@@ -482,7 +481,7 @@ func (d *Daemon) onTick() {
 	}
 	// Status is rebuilt when something changed, and once a second for the
 	// slow-moving parts (node states, counters).
-	if d.dirty || d.tick%refreshEvery == 0 {
+	if d.dirty || d.tick%d.ticks(refreshEvery) == 0 {
 		d.refresh()
 	}
 }
