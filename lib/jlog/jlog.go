@@ -2,7 +2,6 @@ package jlog
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -32,8 +31,6 @@ func (h *handler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.
 
 func (h *handler) Handle(_ context.Context, r slog.Record) error {
 	vars := map[string]string{"SYSLOG_IDENTIFIER": h.ident}
-	var text strings.Builder
-	text.WriteString(r.Message)
 	add := func(a slog.Attr) {
 		a.Value = a.Value.Resolve()
 		if a.Equal(slog.Attr{}) {
@@ -41,7 +38,6 @@ func (h *handler) Handle(_ context.Context, r slog.Record) error {
 		}
 		key := FieldName(h.prefix + a.Key)
 		vars[key] = a.Value.String()
-		fmt.Fprintf(&text, " %s=%s", a.Key, a.Value.String())
 	}
 	for _, a := range h.attrs {
 		add(a)
@@ -49,7 +45,9 @@ func (h *handler) Handle(_ context.Context, r slog.Record) error {
 	r.Attrs(func(a slog.Attr) bool { add(a); return true })
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return journal.Send(text.String(), priority(r.Level), vars)
+	// The message stays a sentence; the attributes are journal fields
+	// (journalctl -o verbose, or -F NODE, or NODE=2 as a match).
+	return journal.Send(r.Message, priority(r.Level), vars)
 }
 
 func (h *handler) WithAttrs(as []slog.Attr) slog.Handler {

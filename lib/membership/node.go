@@ -38,10 +38,6 @@ type peer struct {
 
 	resentInstall uint64 // tick of the last Install resend to this peer
 
-	// Ordered-delivery dedupe: highest msgid delivered from incarnation dInc.
-	dInc   uint64
-	dMsgID uint64
-
 	// Unicast from this peer.
 	uInc    uint64
 	uExpect uint64
@@ -105,11 +101,10 @@ type Node struct {
 	order  []NodeID         // sorted configured nodes except self
 	maxSeq uint64           // highest view or round Seq seen anywhere
 
-	view       View
-	installed  Round             // round that installed the view
-	viewInc    map[NodeID]uint64 // members' incarnations at install
-	leaving    bool
-	leftRemove map[NodeID]bool // nodes the last transition removed because they left
+	view      View
+	installed Round             // round that installed the view
+	viewInc   map[NodeID]uint64 // members' incarnations at install
+	leaving   bool
 
 	// Ordered messages of the current view.
 	log         map[uint64]*Message
@@ -127,6 +122,7 @@ type Node struct {
 	nextSeq     uint64 // sequencer: next seq to assign
 	seqOrigin   map[NodeID]originOrder
 	seqHeld     map[NodeID]map[uint64]Message // sequencer: early DATA per origin
+	dedupe      map[NodeID]originOrder        // highest msgid delivered per origin incarnation
 
 	// Send queue of broadcasts and group changes.
 	queue     []*queued
@@ -187,6 +183,7 @@ func New(cfg Config) (*Node, error) {
 		rtTicks:  2*uint64(cfg.HeartbeatTicks) + retransmitExtra,
 		maxQueue: cfg.MaxQueue,
 		peers:    map[NodeID]*peer{},
+		dedupe:   map[NodeID]originOrder{},
 		maxSeq:   cfg.MinSeq,
 	}
 	n.SetPeers(cfg.Peers)
@@ -1025,7 +1022,6 @@ func (n *Node) onData(m Message) {
 	if !n.isSequencer() || m.View != n.view.ID || !n.view.Contains(m.From) {
 		return
 	}
-	p := n.peers[m.From]
 	inc := m.Incarnation
 	if m.From == n.id {
 		inc = n.inc
@@ -1041,8 +1037,8 @@ func (n *Node) onData(m Message) {
 		// First message of this origin in the view: it starts at the oldest
 		// message the sender still queues, but never below what we delivered.
 		expect = m.Seq
-		if p != nil && p.dInc == inc && p.dMsgID+1 > expect {
-			expect = p.dMsgID + 1
+		if d := n.dedupe[m.From]; d.inc == inc && d.msgID+1 > expect {
+			expect = d.msgID + 1
 		} else if m.From == n.id && n.selfDelivered()+1 > expect {
 			expect = n.selfDelivered() + 1
 		}
@@ -1189,14 +1185,11 @@ func (n *Node) deliver(m *Message) {
 		}
 		n.queue = n.queue[1:]
 	} else {
-		p := n.peers[m.Origin]
-		if p == nil {
+		d := n.dedupe[m.Origin]
+		if m.OriginInc < d.inc || (m.OriginInc == d.inc && m.MsgID <= d.msgID) {
 			return
 		}
-		if m.OriginInc < p.dInc || (m.OriginInc == p.dInc && m.MsgID <= p.dMsgID) {
-			return
-		}
-		p.dInc, p.dMsgID = m.OriginInc, m.MsgID
+		n.dedupe[m.Origin] = originOrder{inc: m.OriginInc, msgID: m.MsgID}
 	}
 	switch m.Op {
 	case OpData:

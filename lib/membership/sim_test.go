@@ -2,6 +2,7 @@ package membership
 
 import (
 	"encoding/binary"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand"
@@ -349,7 +350,7 @@ func (s *sim) deliver(f simMsg) {
 	if m.To != 0 && m.To != f.to {
 		s.failf("message %s for %d routed to %d", m.Type, m.To, f.to)
 	}
-	if err := sn.n.Step(m); err != nil {
+	if err := sn.n.Step(m); err != nil && !errors.Is(err, ErrNotPeer) {
 		s.failf("node %d: step %s from %d: %v", f.to, m.Type, m.From, err)
 	}
 	s.collect(sn)

@@ -875,7 +875,15 @@ func (d *Daemon) editNode(name string, changes map[string]any) error {
 type coreLogger struct{ l *slog.Logger }
 
 func (c coreLogger) Debugf(f string, a ...any) { c.l.Debug(fmt.Sprintf(f, a...)) }
-func (c coreLogger) Infof(f string, a ...any)  { c.l.Info(fmt.Sprintf(f, a...)) }
-func (c coreLogger) Warnf(f string, a ...any)  { c.l.Warn(fmt.Sprintf(f, a...)) }
+func (c coreLogger) Infof(f string, a ...any) {
+	msg := fmt.Sprintf(f, a...)
+	if strings.Contains(msg, " installed view ") {
+		// The daemon logs each install itself, with journal fields.
+		c.l.Debug(msg)
+		return
+	}
+	c.l.Info(msg)
+}
+func (c coreLogger) Warnf(f string, a ...any) { c.l.Warn(fmt.Sprintf(f, a...)) }
 
 type storeLogger = coreLogger

@@ -76,6 +76,9 @@ func Create(path string, h Header) error {
 	if h.Version == 0 {
 		h.Version = Version
 	}
+	if h.MinorVersion == 0 {
+		h.MinorVersion = MinorVer
+	}
 	if h.Slots == 0 {
 		h.Slots = MaxSlots
 	}

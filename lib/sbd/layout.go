@@ -114,7 +114,7 @@ func (h Header) Marshal() ([]byte, error) {
 		}
 		be.PutUint32(b[16+4*i:], uint32(s))
 	}
-	b[32] = MinorVer
+	b[32] = h.MinorVersion
 	copy(b[33:], h.UUID[:])
 	return b, nil
 }

@@ -121,6 +121,10 @@ func run(ctx context.Context, env *cluster.CLIEnv, deb string, n int) error {
 	if err := show(ctx, env, c, 1); err != nil {
 		return err
 	}
+	env.Logf("node1$ journalctl -u concord-noded -n 12 (what the daemon logged, and why)")
+	if out, _, err := c.Exec(ctx, 1, "journalctl", "-u", "concord-noded", "--no-pager", "-o", "short-precise", "-n", "12"); err == nil {
+		fmt.Print(out)
+	}
 	step(env, "done; tearing down")
 	return nil
 }
