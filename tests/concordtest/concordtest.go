@@ -20,7 +20,7 @@ type Options struct {
 	Quorum    string // extra lines for the [quorum] section
 	Totem     string // extra lines for the [cluster] section (timings)
 	NoStart   bool   // boot and configure, but leave concord-noded stopped
-	ConfNodes int    // nodes listed in cluster.conf; default Nodes
+	ConfNodes int    // nodes listed in cluster.conf and started; default Nodes
 }
 
 // Cluster is a booted test cluster with Concord installed and configured.
@@ -65,7 +65,7 @@ func Boot(ctx context.Context, env cluster.Env, o Options) (*Cluster, error) {
 		}
 	}
 	if !o.NoStart {
-		for i := 1; i <= o.Nodes; i++ {
+		for i := 1; i <= n; i++ {
 			if err := c.StartDaemon(ctx, i); err != nil {
 				return nil, err
 			}

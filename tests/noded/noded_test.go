@@ -82,7 +82,8 @@ func withTimeout(ctx context.Context, d time.Duration) context.Context {
 
 // Three nodes, one cluster, scenarios in an order that leaves it usable.
 func TestThreeNodes(t *testing.T) {
-	c, ctx := boot(t, concordtest.Options{Nodes: 3})
+	// A fourth node is booted but not configured: scenario h adds it.
+	c, ctx := boot(t, concordtest.Options{Nodes: 4, ConfNodes: 3})
 	all := []int{1, 2, 3}
 
 	t.Run("a/FormOneViewAndBusctlAgrees", func(t *testing.T) {
@@ -179,8 +180,12 @@ func TestThreeNodes(t *testing.T) {
 
 	t.Run("h/AddRestartDeleteNode", func(t *testing.T) {
 		mustView(t, ctx, c, all, ids(1, 2, 3))
-		mac := "02:cc:00:00:00:04"
-		if _, err := c.Exec(ctx, 1, "concordctl", "node", "add", "node4", "--number", "4", "--link", "hb0 "+mac, "--link", "hb1 02:cc:00:00:01:04"); err != nil {
+		n4 := c.Node(4)
+		args := []string{"concordctl", "node", "add", "node4", "--number", "4"}
+		for l, mac := range n4.MACs {
+			args = append(args, "--link", fmt.Sprintf("hb%d %s", l, mac))
+		}
+		if _, err := c.Exec(ctx, 1, args...); err != nil {
 			t.Fatal(err)
 		}
 		has4 := func(i int) (bool, string) {
@@ -189,7 +194,7 @@ func TestThreeNodes(t *testing.T) {
 				return false, err.Error()
 			}
 			for _, n := range s.Nodes {
-				if n.Number == 4 && n.Name == "node4" && n.Links[0].MAC == mac {
+				if n.Number == 4 && n.Name == "node4" && n.Links[0].MAC == n4.MACs[0].String() {
 					return true, ""
 				}
 			}
@@ -200,20 +205,40 @@ func TestThreeNodes(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		for _, i := range all {
+		// The new node gets the replicated configuration as an admin would
+		// copy it, and joins the view.
+		conf, err := c.Exec(ctx, 1, "concordctl", "config", "show")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Configure(4, conf); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.StartDaemon(ctx, 4); err != nil {
+			t.Fatal(err)
+		}
+		four := []int{1, 2, 3, 4}
+		mustView(t, ctx, c, four, ids(1, 2, 3, 4))
+		if err := cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) { return has4(4) }); err != nil {
+			t.Fatal(err)
+		}
+		// Restart every daemon: the added node is still configured.
+		for _, i := range four {
 			if _, err := c.Systemctl(ctx, i, "restart", "concord-noded"); err != nil {
 				t.Fatal(err)
 			}
 		}
-		mustView(t, ctx, c, all, ids(1, 2, 3))
-		for _, i := range all {
+		mustView(t, ctx, c, four, ids(1, 2, 3, 4))
+		for _, i := range four {
 			if ok, why := has4(i); !ok {
 				t.Fatalf("after restarting every daemon node4 is gone: %s", why)
 			}
 		}
+		// Delete it: it leaves, and whatever it still sends is rejected.
 		if _, err := c.Exec(ctx, 2, "concordctl", "node", "delete", "node4"); err != nil {
 			t.Fatal(err)
 		}
+		mustView(t, ctx, c, all, ids(1, 2, 3))
 		for _, i := range all {
 			err := cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
 				ok, why := has4(i)
@@ -223,11 +248,61 @@ func TestThreeNodes(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		unknown := func() uint64 {
+			out, err := c.Exec(ctx, 1, "busctl", "--json=short", "get-property", nodebus.BusName, string(nodebus.ManagerPath), nodebus.ManagerIface, "FrameCounters")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return parseCounters(t, out)["dropped_unknown_node"]
+		}
+		// The deleted node stops itself; started again with its old
+		// configuration, its frames are dropped as from an unknown node.
+		c.Systemctl(ctx, 4, "reset-failed", "concord-noded")
+		c.Systemctl(ctx, 4, "start", "concord-noded")
+		before := unknown()
+		err = cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
+			n := unknown()
+			return n > before+10, fmt.Sprintf("dropped_unknown_node %d (was %d)", n, before)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := mustView(t, ctx, c, all, ids(1, 2, 3)); got == 0 {
+			t.Fatal("no view")
+		}
+		c.StopDaemon(ctx, 4)
 		// Deleting a node that does not exist is a clear error.
-		_, err := c.Exec(ctx, 1, "concordctl", "node", "delete", "node4")
+		_, err = c.Exec(ctx, 1, "concordctl", "node", "delete", "node4")
 		if err == nil || !strings.Contains(err.Error(), "NoSuchNode") {
 			t.Fatalf("deleting a missing node: %v", err)
 		}
+	})
+
+	t.Run("CleanStopIsALeaveNotAFailure", func(t *testing.T) {
+		mustView(t, ctx, c, all, ids(1, 2, 3))
+		since := time.Now()
+		if err := c.StopDaemon(ctx, 3); err != nil {
+			t.Fatal(err)
+		}
+		mustView(t, ctx, c, []int{1, 2}, ids(1, 2))
+		lines, err := c.ViewLines(ctx, 1, since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(lines) != 1 || !strings.Contains(lines[0], "left 3") {
+			t.Fatalf("a clean stop must show as one view change with reason \"left 3\"; got %q", lines)
+		}
+		s, err := c.Status(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := s.Nodes[2].State; st != "down" && st != "configured" {
+			t.Errorf("node3 after a clean stop is %q", st)
+		}
+		if err := c.StartDaemon(ctx, 3); err != nil {
+			t.Fatal(err)
+		}
+		mustView(t, ctx, c, all, ids(1, 2, 3))
 	})
 
 	t.Run("j/BadInput", func(t *testing.T) {
