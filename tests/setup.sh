@@ -5,8 +5,7 @@ set -eu
 
 PKGS="make git ca-certificates debootstrap systemd-container dbus iproute2 nftables
       openipmi ipmitool fence-agents tgt istgt libiscsi-bin sbd openssl python3 dpkg-dev
-      libxml2-utils man-db groff-base
-     "
+      libxml2-utils man-db groff-base pacemaker corosync pacemaker-cli-utils"
 
 missing=""
 for p in $PKGS; do
@@ -15,6 +14,13 @@ done
 if [ -n "$missing" ]; then
 	echo "setup: installing Debian packages:$missing"
 	apt-get update -qq
+	# The tests start the peers they need (tgtd, corosync, pacemaker) by
+	# hand; a package must not start its daemon on this machine.
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+		trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+	fi
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
