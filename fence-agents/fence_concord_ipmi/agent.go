@@ -121,7 +121,7 @@ func protoErr(err error) error {
 	default:
 		return err
 	}
-	return fmt.Errorf("%w: %v", class, err)
+	return fmt.Errorf("%w: %w", class, err)
 }
 
 func (d *device) Status(ctx context.Context) (fenceproto.PowerState, error) {

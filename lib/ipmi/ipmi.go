@@ -99,7 +99,8 @@ type Config struct {
 	// Resend is the first retransmission interval during login (doubling,
 	// at most 2 s); DefaultResend if 0.
 	Resend time.Duration
-	// Debug, if set, receives go-ipmi's packet trace (secrets included).
+	// Debug turns on go-ipmi's packet trace, printed to stdout (secrets
+	// included): never in a fence agent, whose stdout is its answer.
 	Debug bool
 }
 

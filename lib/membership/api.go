@@ -45,9 +45,15 @@ func (v *View) Clone() *View {
 	return c
 }
 
-// Logger receives one line per notable protocol step. Info lines for view
-// installs follow a fixed grammar, e.g.
-// "node 2 installed view 7.1 members [1 2 3] (removed [4]: suspected)".
+// Logger receives one line per notable protocol step. Every view install is
+// one Info line in a fixed grammar:
+//
+//	node <id> installed view <seq>.<coord> members [<id> ...] (<reason>)
+//
+// where reason is the Event.Reason: "boot", "resync", "merged",
+// "joined <ids>", "suspected <ids>", "left <ids>" (several joined by "; "),
+// or "excluded by <id>". Example:
+// "node 2 installed view 7.1 members [1 2 3] (suspected 4)".
 type Logger interface {
 	Infof(format string, args ...any)
 	Warnf(format string, args ...any)
@@ -116,7 +122,8 @@ type Ready struct {
 }
 
 // Event is either a view install (View set, Reason like "joined 4",
-// "suspected 2", "left 3", "merged") or a delivery.
+// "suspected 2", "left 3", "merged"; see Logger for the full list) or a
+// delivery. Payloads are shared, not copied: do not modify them.
 type Event struct {
 	View     *View
 	Delivery *Delivery
@@ -198,6 +205,10 @@ type Status struct {
 	Nodes        []PeerStatus // sorted by ID, self included
 	Counters     Counters
 	QueueLen     int // messages queued and not yet ordered
+	// MaxSeq is the highest view Seq this node has seen. A daemon that
+	// persists it and passes it back as Config.MinSeq after a restart keeps
+	// ViewIDs unique even when the whole cluster restarts.
+	MaxSeq uint64
 }
 
 // NodeState returns the state of id as a word (configured, up, joined,

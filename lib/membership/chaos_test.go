@@ -3,12 +3,14 @@ package membership
 import (
 	"flag"
 	"fmt"
+	"math/rand"
 	"testing"
 )
 
 var (
 	flagSeeds    = flag.Int("seeds", 0, "number of seeds for TestRandomized (default 200, 40 with -short)")
 	flagSeedBase = flag.Int64("seed", 1, "first seed for TestRandomized")
+	flagChaos    = flag.Int("chaosticks", 400, "ticks of random faults per seed in TestRandomized")
 )
 
 // TestRandomized runs the protocol under random faults on many seeds,
@@ -29,11 +31,9 @@ func TestRandomized(t *testing.T) {
 }
 
 func chaos(t *testing.T, seed int64) {
-	s := newSim(t, seed, 3)
+	n := 3 + rand.New(rand.NewSource(seed)).Intn(5)
+	s := newSim(t, seed, n)
 	r := s.rng
-	n := 3 + r.Intn(5)
-	s = newSim(t, seed, n)
-	r = s.rng
 	s.drop = []float64{0, 0.01, 0.05, 0.1}[r.Intn(4)]
 	s.dup = []float64{0, 0.02, 0.1}[r.Intn(3)]
 	s.delay = []float64{0, 0.1, 0.3}[r.Intn(3)]
@@ -44,7 +44,7 @@ func chaos(t *testing.T, seed int64) {
 			}
 		}
 	}
-	chaosTicks := 400
+	chaosTicks := *flagChaos
 	var faults []string
 	for i := 0; i < chaosTicks; i++ {
 		// traffic

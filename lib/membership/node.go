@@ -30,7 +30,6 @@ type peer struct {
 	hbStamp uint64
 	hbView  ViewID
 	hbRound Round
-	hbLast  uint64
 
 	// What the peer received of a view's order (heartbeats and acks).
 	stView ViewID
@@ -41,6 +40,7 @@ type peer struct {
 	// Unicast from this peer.
 	uInc    uint64
 	uExpect uint64
+	uHeld   map[uint64][]byte // early unicasts
 
 	// Unicast to this peer.
 	uNext  uint64
@@ -129,13 +129,12 @@ type Node struct {
 	nextMsgID uint64
 
 	// Transition state as a member.
-	follow     Round // highest round followed (monotonic)
-	following  bool  // in a round (frozen)
-	syncCut    Cut   // phase 2: cut for our view
-	inSync     bool
-	doneRound  Round // round whose Commit done we sent
-	doneValid  bool
-	lastCoordH uint64 // tick last heard from the followed round's coordinator
+	follow    Round // highest round followed (monotonic)
+	following bool  // in a round (frozen)
+	syncCut   Cut   // phase 2: cut for our view
+	inSync    bool
+	doneRound Round // round whose Commit done we sent
+	doneValid bool
 
 	coord       *coordRound
 	lastInstall *Message
@@ -429,7 +428,7 @@ func (n *Node) onHeartbeat(m Message) {
 		return
 	}
 	p.hb, p.hbStamp = true, m.Stamp
-	p.hbView, p.hbRound, p.hbLast = m.View, m.Round, m.Last
+	p.hbView, p.hbRound = m.View, m.Round
 	n.seeSeq(m.View.Seq)
 	n.seeSeq(m.Round.Seq)
 	if m.Flags&FlagLeaving != 0 {
@@ -536,6 +535,11 @@ func (n *Node) onLeave(m Message) {
 
 func (n *Node) checkTransition() {
 	if n.leaving {
+		return
+	}
+	if n.tick <= 2*n.hbTicks {
+		// Fresh start: hear the others' heartbeats (and their view Seqs)
+		// before coordinating anything.
 		return
 	}
 	t := n.target()
@@ -800,7 +804,6 @@ func (n *Node) onPropose(m Message) {
 		n.flushRecv = n.recv
 		n.flushStable = max(n.knownStable, n.delivered)
 	}
-	n.lastCoordH = n.tick
 	n.send(Message{Type: MsgFlush, To: r.Coord, Round: r, View: n.view.ID, Seq: n.flushRecv, Last: n.flushStable})
 }
 
@@ -808,7 +811,6 @@ func (n *Node) onSync(m Message) {
 	if !n.following || m.Round != n.follow || m.From != m.Round.Coord {
 		return
 	}
-	n.lastCoordH = n.tick
 	if !n.inSync {
 		found := false
 		for _, c := range m.Cuts {
@@ -1260,9 +1262,14 @@ func (n *Node) enqueue(op OpKind, group string, payload []byte) error {
 		return ErrQueueFull
 	}
 	n.nextMsgID++
-	n.queue = append(n.queue, &queued{msgID: n.nextMsgID, op: op, group: group, payload: slices.Clone(payload)})
-	n.flushSends()
-	n.drain()
+	q := &queued{msgID: n.nextMsgID, op: op, group: group, payload: slices.Clone(payload)}
+	n.queue = append(n.queue, q)
+	if !n.following && len(n.queue) <= sendWindow {
+		q.sent, q.lastSent = true, n.tick
+		n.send(Message{Type: MsgData, To: n.view.ID.Coord, View: n.view.ID, MsgID: q.msgID, Seq: n.queue[0].msgID,
+			Op: q.op, Group: q.group, Payload: q.payload})
+		n.drain()
+	}
 	return nil
 }
 
@@ -1338,15 +1345,30 @@ func (n *Node) unicastTick() {
 func (n *Node) onUnicast(m Message) {
 	p := n.peers[m.From]
 	if m.Incarnation != p.uInc {
-		p.uInc, p.uExpect = m.Incarnation, m.Last
+		p.uInc, p.uExpect, p.uHeld = m.Incarnation, m.Last, nil
 	}
 	if m.Last > p.uExpect {
+		// The sender gave up on what came before (we left its view).
 		p.uExpect = m.Last
+		for s := range p.uHeld {
+			if s < p.uExpect {
+				delete(p.uHeld, s)
+			}
+		}
 	}
-	if m.Seq == p.uExpect {
-		p.uExpect++
+	if m.Seq > p.uExpect && m.Seq < p.uExpect+unicastWindow {
+		if p.uHeld == nil {
+			p.uHeld = map[uint64][]byte{}
+		}
+		p.uHeld[m.Seq] = m.Payload
+	}
+	payload, ok := m.Payload, m.Seq == p.uExpect
+	for ok {
+		delete(p.uHeld, p.uExpect)
 		n.counters.UnicastReceived++
-		n.events = append(n.events, Event{Delivery: &Delivery{From: m.From, Seq: m.Seq, Payload: m.Payload, Unicast: true}})
+		n.events = append(n.events, Event{Delivery: &Delivery{From: m.From, Seq: p.uExpect, Payload: payload, Unicast: true}})
+		p.uExpect++
+		payload, ok = p.uHeld[p.uExpect]
 	}
 	if p.uExpect > 0 {
 		n.send(Message{Type: MsgUnicastAck, To: m.From, Seq: p.uExpect - 1, OriginInc: m.Incarnation})
@@ -1407,7 +1429,7 @@ func (n *Node) Advance() {
 
 // Status returns a snapshot of the node.
 func (n *Node) Status() Status {
-	s := Status{ID: n.id, Incarnation: n.inc, Tick: n.tick, View: *n.view.Clone(), Coordinator: n.view.ID.Coord,
+	s := Status{ID: n.id, Incarnation: n.inc, Tick: n.tick, View: *n.view.Clone(), Coordinator: n.view.ID.Coord, MaxSeq: n.maxSeq,
 		InTransition: n.following || n.coord != nil, Leaving: n.leaving, Counters: n.counters, QueueLen: len(n.queue)}
 	self := PeerStatus{ID: n.id, State: StateJoined, Incarnation: n.inc, LastHeard: n.tick}
 	if n.leaving {

@@ -226,7 +226,9 @@ func TestWatch(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				wd := watchdog.NewCounter(h.Watchdog)
 				res := make(chan Result, 1)
-				go func() { res <- Watch(context.Background(), WatchConfig{Disks: []*Disk{d}, Node: "node2", Watchdog: wd}) }()
+				go func() {
+					res <- Watch(context.Background(), WatchConfig{Disks: []*Disk{d}, Node: "node2", Watchdog: wd})
+				}()
 				// Healthy for 10 loops: fed every loop, never expired.
 				time.Sleep(10*time.Second + time.Millisecond)
 				if n := wd.KeepAlives(); n != 11 || wd.Expired() {
