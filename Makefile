@@ -22,11 +22,11 @@ build:
 # unit: fast, no privileges needed beyond what each test asks for (it skips loudly otherwise).
 unit:
 	$(GO) vet ./...
-	$(GO) test -race -count=1 ./lib/... ./daemons/... ./units/... ./packaging/... $(if $(AGENTS),./fence-agents/...)
+	CGO_ENABLED=1 $(GO) test -race -count=1 ./lib/... ./daemons/... ./units/... ./packaging/... $(if $(AGENTS),./fence-agents/...)
 
 # integration: real systemd nodes, real fencing peers; needs root.
 integration: deb
-	CONCORD_DEB=$(abspath $(OUT))/concord.deb $(GO) test -count=1 -timeout 60m -v ./tests/...
+	CONCORD_DEB=$(abspath $(OUT))/concord.deb $(GO) test -p 1 -count=1 -timeout 60m -v ./tests/...
 
 test: unit integration
 
