@@ -39,9 +39,10 @@ type Options struct {
 
 // Frame kinds.
 const (
-	kindMembership = 1
-	kindConfig     = 2
-	kindProbe      = 3
+	kindMembership     = 1
+	kindConfig         = 2 // always fragmented (see frag.go)
+	kindProbe          = 3
+	kindMembershipFrag = 4 // a membership message too large for one frame
 )
 
 // The store ticks at its own pace: raft works at human speed. Probes (does
@@ -94,7 +95,7 @@ type Daemon struct {
 
 	seqs    chan uint64 // newest view seq to persist
 	fragID  uint32
-	reasm   map[uint16]*reassembly
+	reasm   map[reasmKey]*reassembly
 	deleted bool // this node was deleted from the configuration: leave and stop
 
 	mu     sync.Mutex
@@ -156,7 +157,7 @@ func New(opts Options) (*Daemon, error) {
 func NewWith(opts Options, fc *config.Cluster, key []byte, ports []Port) (*Daemon, error) {
 	d := &Daemon{opts: opts, log: opts.Logger, counters: map[string]uint64{},
 		reqs: make(chan func(), 64), rx: make(chan rxFrame, 4096), state: "starting", ports: ports,
-		reasm: map[uint16]*reassembly{}, seqs: make(chan uint64, 1)}
+		reasm: map[reasmKey]*reassembly{}, seqs: make(chan uint64, 1)}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -394,27 +395,14 @@ func (d *Daemon) receive(f rxFrame) {
 	d.health.Heard(h.Sender, f.link, d.tick)
 	switch h.Kind {
 	case kindMembership:
-		var m membership.Message
-		if err := m.UnmarshalBinary(payload); err != nil {
-			d.counters["dropped_malformed"]++
-			return
-		}
-		if err := d.core.Step(m); err != nil {
-			d.counters["dropped_rejected"]++
-			d.log.Debug("membership message rejected", "from", h.Sender, "err", err)
+		d.stepCore(h.Sender, payload)
+	case kindMembershipFrag:
+		if whole := d.reassemble(h.Sender, h.Kind, payload); whole != nil {
+			d.stepCore(h.Sender, whole)
 		}
 	case kindConfig:
 		d.store.peerInit.Store(true)
-		r := d.reasm[h.Sender]
-		if r == nil {
-			r = &reassembly{}
-			d.reasm[h.Sender] = r
-		}
-		whole, err := r.add(payload)
-		if err != nil {
-			d.counters["dropped_malformed"]++
-			return
-		}
+		whole := d.reassemble(h.Sender, h.Kind, payload)
 		if whole == nil {
 			return
 		}
@@ -427,6 +415,51 @@ func (d *Daemon) receive(f rxFrame) {
 		}
 	default:
 		d.counters["dropped_unknown_kind"]++
+	}
+}
+
+func (d *Daemon) stepCore(from uint16, payload []byte) {
+	var m membership.Message
+	if err := m.UnmarshalBinary(payload); err != nil {
+		d.counters["dropped_malformed"]++
+		return
+	}
+	if err := d.core.Step(m); err != nil {
+		d.counters["dropped_rejected"]++
+		d.log.Debug("membership message rejected", "from", from, "err", err)
+	}
+}
+
+type reasmKey struct {
+	sender uint16
+	kind   uint8
+}
+
+// reassemble adds a fragment and returns the whole message once complete.
+func (d *Daemon) reassemble(sender uint16, kind uint8, payload []byte) []byte {
+	k := reasmKey{sender, kind}
+	r := d.reasm[k]
+	if r == nil {
+		r = &reassembly{}
+		d.reasm[k] = r
+	}
+	whole, err := r.add(payload)
+	if err != nil {
+		d.counters["dropped_malformed"]++
+		return nil
+	}
+	return whole
+}
+
+// sendFragments sends b as fragments of kind to node to (0: all).
+func (d *Daemon) sendFragments(kind uint8, to uint16, b []byte) {
+	d.fragID++
+	frags := fragment(d.fragID, b, frame.MaxPayload)
+	if frags == nil {
+		d.log.Error("message too large to send", "kind", kind, "to", to, "bytes", len(b))
+	}
+	for _, f := range frags {
+		d.sendFrame(kind, to, f)
 	}
 }
 
@@ -506,6 +539,11 @@ func (d *Daemon) process() {
 				d.log.Error("membership: cannot encode message", "err", err)
 				continue
 			}
+			if len(b) > frame.MaxPayload {
+				d.counters["sent_fragmented"]++
+				d.sendFragments(kindMembershipFrag, uint16(m.To), b)
+				continue
+			}
 			d.sendFrame(kindMembership, uint16(m.To), b)
 		}
 		for _, ev := range rd.Events {
@@ -523,14 +561,7 @@ func (d *Daemon) process() {
 // storeEvent sends what the store wants sent and applies what it applied.
 func (d *Daemon) storeEvent(ev storeEvent) {
 	for _, o := range ev.outgoing {
-		d.fragID++
-		frags := fragment(d.fragID, o.Data, frame.MaxPayload)
-		if frags == nil {
-			d.log.Error("config store: message too large to send", "to", o.To, "bytes", len(o.Data))
-		}
-		for _, f := range frags {
-			d.sendFrame(kindConfig, o.To, f)
-		}
+		d.sendFragments(kindConfig, o.To, o.Data)
 	}
 	for _, r := range ev.applied {
 		if r.Err == nil {
@@ -574,8 +605,8 @@ func (d *Daemon) applyConfig(c *config.Cluster) {
 	d.refresh()
 }
 
-// The highest view seq is kept on disk so a restarted node never reuses a
-// view id of its previous life.
+// The highest view seq this node has seen (installed or proposed) is kept
+// on disk so a restarted node never reuses a view id of its previous life.
 func (d *Daemon) viewSeqPath() string { return filepath.Join(d.opts.StateDir, "view-seq") }
 
 func (d *Daemon) loadViewSeq() uint64 {
@@ -616,7 +647,7 @@ func (d *Daemon) writeViewSeqs(ctx context.Context) {
 
 func (d *Daemon) installView(v membership.View, reason string) {
 	d.view = v
-	d.saveViewSeq(v.ID.Seq)
+	d.saveViewSeq(d.core.Status().MaxSeq)
 	d.state = "joined"
 	members := make([]uint16, len(v.Members))
 	for i, m := range v.Members {

@@ -283,3 +283,35 @@ func TestAddAndDeleteNodeReplicates(t *testing.T) {
 		t.Fatal("deleting a missing node succeeded")
 	}
 }
+
+// Many groups make view installs larger than one frame: they travel as
+// fragments and the view change still completes.
+func TestLargeInstallIsFragmented(t *testing.T) {
+	h := &hub{ports: map[int][]*memPort{}, cut: map[string]bool{}}
+	c := testConfig(t, 3)
+	var ns []*testNode
+	for i := 1; i <= 3; i++ {
+		ns = append(ns, startNode(t, h, c, fmt.Sprintf("n%d", i), t.TempDir()))
+	}
+	agreeOn(t, ns, "[1 2 3]")
+	for _, n := range ns {
+		for g := 0; g < 20; g++ {
+			name := fmt.Sprintf("%s-%03d", strings.Repeat("g", 200), g)
+			if err := n.d.groupOp(func() error { return n.d.core.JoinGroup(name) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	eventually(t, "groups joined everywhere", func() (bool, string) {
+		v := 0
+		ns[0].d.call(func() { v = len(ns[0].d.core.Status().View.Groups) })
+		return v >= 20, fmt.Sprintf("%d groups", v)
+	})
+	ns[2].crash()
+	agreeOn(t, ns[:2], "[1 2]")
+	var frags uint64
+	ns[0].d.call(func() { frags = ns[0].d.counters["sent_fragmented"] })
+	if frags == 0 {
+		t.Fatal("no message was fragmented; the test does not test what it says")
+	}
+}

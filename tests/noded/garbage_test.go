@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/mdlayher/packet"
 
@@ -62,4 +63,33 @@ func parseCounters(t *testing.T, out string) map[string]uint64 {
 		t.Fatalf("FrameCounters: %v: %q", err, out)
 	}
 	return v.Data
+}
+
+// sendAs sends n valid frames as node sender would, sealed with the
+// cluster's key, as multicast on bridge.
+func sendAs(bridge string, key []byte, cluster uint32, sender uint16, n int) error {
+	ifi, err := net.InterfaceByName(bridge)
+	if err != nil {
+		return err
+	}
+	c, err := packet.Listen(ifi, packet.Datagram, link.EtherType, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	s, err := frame.NewSealer(key, cluster, sender, uint64(time.Now().UnixNano()))
+	if err != nil {
+		return err
+	}
+	dst := &packet.Addr{HardwareAddr: link.MulticastGroup(cluster)}
+	for i := 0; i < n; i++ {
+		f, _, err := s.Seal(nil, 3, []byte{1})
+		if err != nil {
+			return err
+		}
+		if _, err := c.WriteTo(f, dst); err != nil {
+			return fmt.Errorf("send on %s: %w", bridge, err)
+		}
+	}
+	return nil
 }
