@@ -30,7 +30,7 @@ const (
 
 func main() {
 	n := flag.Int("n", 20, "trials per measurement")
-	peers := flag.String("peers", "/work/shared/fencing-peers/scsi", "folder with iscsi-pr.c, sg-persist-iscsi.c and build.sh")
+	peers := flag.String("peers", "../shared/fencing-peers/scsi", "folder with iscsi-pr.c, sg-persist-iscsi.c and build.sh, relative to the repository root where make bench runs")
 	flag.Parse()
 	if err := run(*n, *peers); err != nil {
 		fmt.Fprintln(os.Stderr, "fence-scsi bench:", err)
