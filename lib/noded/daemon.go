@@ -377,10 +377,10 @@ func (d *Daemon) receive(f rxFrame) {
 	switch {
 	case err == nil:
 	case errors.Is(err, frame.ErrReplay):
-		// The same frame again, usually its copy from another link: the
-		// link still proved alive.
+		// The same frame again, usually its copy from another link. If it
+		// is authentic, that link works; a forged copy proves nothing.
 		d.counters["duplicate"]++
-		if d.knownPeer(h.Sender) {
+		if d.knownPeer(h.Sender) && d.opener.Authentic(f.data) {
 			d.health.Heard(h.Sender, f.link, d.tick)
 		}
 		return
