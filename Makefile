@@ -31,7 +31,10 @@ integration: deb
 test: unit integration
 
 bench: deb
-	for b in tests/bench/*/; do CONCORD_DEB=$(abspath $(OUT))/concord.deb $(GO) run ./$$b || exit 1; done
+	@# Every benchmark runs even if one fails; the target fails at the end.
+	@failed=""; for b in tests/bench/*/; do \
+		echo "== $$b"; CONCORD_DEB=$(abspath $(OUT))/concord.deb $(GO) run ./$$b || failed="$$failed $$b"; \
+	done; if [ -n "$$failed" ]; then echo "bench: failed:$$failed"; exit 1; fi
 
 deb: build
 	VERSION=$(VERSION) OUT=$(abspath $(OUT)) sh packaging/build-deb.sh

@@ -10,6 +10,7 @@ import (
 	"github.com/godbus/dbus/v5/introspect"
 	"github.com/godbus/dbus/v5/prop"
 
+	"github.com/concord-ha/concord/lib/membership"
 	"github.com/concord-ha/concord/lib/nodebus"
 )
 
@@ -355,6 +356,26 @@ func (m *manager) SendGroup(sender dbus.Sender, group string, payload []byte) *d
 		return err
 	}
 	return toDBusError(m.b.d.groupOp(func() error { return m.b.d.core.Broadcast(group, payload) }))
+}
+
+func (m *manager) SendGroupMany(sender dbus.Sender, group string, payloads [][]byte) (uint32, *dbus.Error) {
+	if err := m.b.requireRoot(sender); err != nil {
+		return 0, err
+	}
+	var n uint32
+	err := m.b.d.groupOp(func() error {
+		for _, p := range payloads {
+			if err := m.b.d.core.Broadcast(group, p); err != nil {
+				if errors.Is(err, membership.ErrQueueFull) && n > 0 {
+					return nil
+				}
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, toDBusError(err)
 }
 
 // requireRoot lets only uid 0 change the cluster. The bus policy says the

@@ -17,6 +17,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
+	"github.com/concord-ha/concord/lib/atomicfile"
 	"github.com/concord-ha/concord/lib/config"
 	"github.com/concord-ha/concord/lib/confstore"
 	"github.com/concord-ha/concord/lib/frame"
@@ -638,7 +639,7 @@ func (d *Daemon) writeViewSeqs(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case seq := <-d.seqs:
-			if err := writeFileAtomic(d.viewSeqPath(), []byte(strconv.FormatUint(seq, 10)+"\n")); err != nil {
+			if err := atomicfile.Write(d.viewSeqPath(), []byte(strconv.FormatUint(seq, 10)+"\n"), 0o600); err != nil {
 				d.log.Warn("cannot save the view seq", "err", err)
 			}
 		}
