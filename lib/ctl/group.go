@@ -37,6 +37,7 @@ func groupCmd(args []string, env Env) error {
 	idle := fs.Duration("idle", 0, "")
 	size := fs.Int("size", 0, "")
 	stats := fs.Bool("stats", false, "")
+	interval := fs.Duration("interval", 0, "")
 	if err := fs.Parse(args[2:]); err != nil {
 		return usageError{"group " + verb + ": " + err.Error()}
 	}
@@ -56,7 +57,7 @@ func groupCmd(args []string, env Env) error {
 		return g.JoinGroup(name)
 	case "send":
 		if fs.NArg() != 1 {
-			return usageError{"usage: concordctl group send NAME [--count N] [--size BYTES] MESSAGE"}
+			return usageError{"usage: concordctl group send NAME [--count N] [--size BYTES] [--interval D] MESSAGE"}
 		}
 		// With --count N, message i is "MESSAGE-i", so receivers can check order and loss.
 		if *size < 0 || *size > 1200 {
@@ -65,8 +66,16 @@ func groupCmd(args []string, env Env) error {
 		// Messages go in batches of up to 64 per call; with --size they are
 		// stamped when the batch is made and padded, so watchers with
 		// --stats can measure latency (the nodes of one host share its clock).
-		const batch = 64
+		// With --interval, one message per call at that pace, to measure
+		// latency without queueing.
+		batch := 64
+		if *interval > 0 {
+			batch = 1
+		}
 		for i := 0; i < *count; {
+			if *interval > 0 && i > 0 {
+				time.Sleep(*interval)
+			}
 			var ps [][]byte
 			for ; i < *count && len(ps) < batch; i++ {
 				msg := fs.Arg(0)
