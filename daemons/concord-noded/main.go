@@ -45,7 +45,7 @@ func main() {
 	if *debug {
 		level = slog.LevelDebug
 	}
-	o.Logger = jlog.New("concord-noded", os.Stderr, level)
+	o.Logger, o.LogControl = jlog.NewControlled("concord-noded", os.Stderr, level)
 	o.Version = version
 
 	d, err := noded.New(o)

@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"slices"
 
+	"github.com/concord-ha/concord/lib/atomicfile"
 	"github.com/concord-ha/concord/lib/config"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -214,7 +215,7 @@ func (s *Store) Bootstrap(initial *config.Cluster) error {
 		return fmt.Errorf("confstore: bootstrap: %v", err)
 	}
 	// The log file appears last: its existence means "initialized".
-	if err := writeFileAtomic(s.path(WALFile), appendRecord(nil, body), 0o600); err != nil {
+	if err := atomicfile.Write(s.path(WALFile), appendRecord(nil, body), 0o600); err != nil {
 		return fmt.Errorf("confstore: bootstrap: %v", err)
 	}
 	return s.load()
@@ -229,7 +230,7 @@ func (s *Store) Join() error {
 	if err := os.Remove(s.path(SnapFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("confstore: join: %v", err)
 	}
-	if err := writeFileAtomic(s.path(WALFile), nil, 0o600); err != nil {
+	if err := atomicfile.Write(s.path(WALFile), nil, 0o600); err != nil {
 		return fmt.Errorf("confstore: join: %v", err)
 	}
 	return s.load()
@@ -815,7 +816,7 @@ func (s *Store) compact() error {
 func (s *Store) writeClusterFile() {
 	b, err := json.MarshalIndent(&s.st.Cluster, "", "  ")
 	if err == nil {
-		err = writeFileAtomic(s.path(ClusterFile), append(b, '\n'), 0o644)
+		err = atomicfile.Write(s.path(ClusterFile), append(b, '\n'), 0o644)
 	}
 	if err != nil {
 		// The log stays the source of truth; this copy is for people.

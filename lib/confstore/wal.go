@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
+	"github.com/concord-ha/concord/lib/atomicfile"
 	"go.etcd.io/raft/v3/raftpb"
 )
 
@@ -130,7 +130,7 @@ func (w *wal) rewrite(bt batch) error {
 	if err != nil {
 		return fmt.Errorf("%s: encode: %v", w.path, err)
 	}
-	if err := writeFileAtomic(w.path, appendRecord(nil, body), 0o600); err != nil {
+	if err := atomicfile.Write(w.path, appendRecord(nil, body), 0o600); err != nil {
 		return err
 	}
 	nw, err := openWAL(w.path)
@@ -172,39 +172,7 @@ func writeSnapFile(path string, s *raftpb.Snapshot) error {
 	if err != nil {
 		return fmt.Errorf("%s: encode: %v", path, err)
 	}
-	return writeFileAtomic(path, rec, 0o600)
-}
-
-// writeFileAtomic writes a temporary file, fsyncs it, renames it over path
-// and fsyncs the directory, so a crash leaves either the old or the new file.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, mode)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("%s: %v", path, err)
-	}
-	if err := syncFile(dir); err != nil {
-		return fmt.Errorf("%s: fsync directory: %v", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, rec, 0o600)
 }
 
 func syncFile(path string) error {

@@ -2,13 +2,12 @@ package frame
 
 import (
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"syscall"
+
+	"github.com/concord-ha/concord/lib/atomicfile"
 )
 
 // GeneratedKeyLen is the length of keys written by GenerateKey.
@@ -22,55 +21,14 @@ func GenerateKey(path string, overwrite bool) error {
 	if _, err := rand.Read(key); err != nil {
 		return fmt.Errorf("frame: key %s: %w", path, err)
 	}
-	if err := writeKey(path, key, overwrite); err != nil {
-		return fmt.Errorf("frame: key %s: %w", path, err)
+	write := atomicfile.Create
+	if overwrite {
+		write = atomicfile.Write
+	}
+	if err := write(path, key, 0o600); err != nil {
+		return fmt.Errorf("frame: key: %w", err)
 	}
 	return nil
-}
-
-func writeKey(path string, key []byte, overwrite bool) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // fails harmlessly once renamed away
-	// CreateTemp uses 0600 already; Chmod also drops any umask surprises.
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(key); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if overwrite {
-		err = os.Rename(tmp, path)
-	} else {
-		// link(2) fails if path exists, so two racing generators cannot
-		// both win and an existing key is never replaced.
-		err = os.Link(tmp, path)
-		if errors.Is(err, fs.ErrExist) {
-			return errors.New("file exists; not overwriting it")
-		}
-	}
-	if err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // LoadKey reads a cluster key written by GenerateKey or by hand. The file

@@ -2,22 +2,12 @@ package jlog
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
 
 	"github.com/coreos/go-systemd/v22/journal"
 )
-
-// New returns a logger for the named daemon: to the journal when it is
-// reachable, else as text lines to w.
-func New(identifier string, w io.Writer, level slog.Leveler) *slog.Logger {
-	if journal.Enabled() {
-		return slog.New(&handler{ident: identifier, level: level})
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
-}
 
 type handler struct {
 	ident  string

@@ -10,6 +10,7 @@ import (
 	"github.com/godbus/dbus/v5/introspect"
 	"github.com/godbus/dbus/v5/prop"
 
+	"github.com/concord-ha/concord/lib/jlog"
 	"github.com/concord-ha/concord/lib/membership"
 	"github.com/concord-ha/concord/lib/nodebus"
 )
@@ -37,6 +38,12 @@ func newBus(d *Daemon) (*bus, error) {
 	if err := b.exportManager(); err != nil {
 		conn.Close()
 		return nil, err
+	}
+	if d.opts.LogControl != nil {
+		if err := b.exportLogControl(d.opts.LogControl); err != nil {
+			conn.Close()
+			return nil, err
+		}
 	}
 	reply, err := conn.RequestName(nodebus.BusName, dbus.NameFlagDoNotQueue)
 	if err != nil {
@@ -102,6 +109,38 @@ func (b *bus) exportManager() error {
 		}
 	}
 	return nil
+}
+
+// exportLogControl implements org.freedesktop.LogControl1, so that
+// `systemctl service-log-level concord-noded debug` works (the unit sets
+// BusName=). Setting needs root: the bus policy allows Set only to root.
+func (b *bus) exportLogControl(c *jlog.Control) error {
+	const iface = "org.freedesktop.LogControl1"
+	const path = dbus.ObjectPath("/org/freedesktop/LogControl1")
+	set := func(f func(string) error) func(*prop.Change) *dbus.Error {
+		return func(ch *prop.Change) *dbus.Error {
+			v, ok := ch.Value.(string)
+			if !ok {
+				return dbus.NewError(nodebus.ErrInvalidArgs, []any{fmt.Sprintf("%s must be a string", ch.Name)})
+			}
+			if err := f(v); err != nil {
+				return dbus.NewError(nodebus.ErrInvalidArgs, []any{err.Error()})
+			}
+			b.d.log.Info("log setting changed", "setting", ch.Name, "value", v)
+			return nil
+		}
+	}
+	p, err := prop.Export(b.conn, path, prop.Map{iface: {
+		"LogLevel":         {Value: c.Level(), Writable: true, Emit: prop.EmitTrue, Callback: set(c.SetLevel)},
+		"LogTarget":        {Value: c.Target(), Writable: true, Emit: prop.EmitTrue, Callback: set(c.SetTarget)},
+		"SyslogIdentifier": {Value: c.Identifier(), Emit: prop.EmitConst},
+	}})
+	if err != nil {
+		return fmt.Errorf("dbus: export LogControl1: %w", err)
+	}
+	n := introspect.Node{Interfaces: []introspect.Interface{introspect.IntrospectData, prop.IntrospectData,
+		{Name: iface, Properties: p.Introspection(iface)}}}
+	return b.conn.Export(introspect.NewIntrospectable(&n), path, "org.freedesktop.DBus.Introspectable")
 }
 
 func (b *bus) exportIntrospection(path dbus.ObjectPath, iface string, children ...string) error {

@@ -21,6 +21,7 @@ import (
 	"github.com/concord-ha/concord/lib/config"
 	"github.com/concord-ha/concord/lib/confstore"
 	"github.com/concord-ha/concord/lib/frame"
+	"github.com/concord-ha/concord/lib/jlog"
 	"github.com/concord-ha/concord/lib/link"
 	"github.com/concord-ha/concord/lib/membership"
 	"github.com/concord-ha/concord/lib/nodebus"
@@ -35,7 +36,8 @@ type Options struct {
 	NodeName   string // this node's name in the config; default: the host name
 	Version    string
 	Logger     *slog.Logger
-	NoBus      bool // run without D-Bus (tests)
+	LogControl *jlog.Control // nil: no org.freedesktop.LogControl1
+	NoBus      bool          // run without D-Bus (tests)
 }
 
 // Frame kinds.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -14,36 +13,19 @@ import (
 	"time"
 
 	"github.com/concord-ha/concord/lib/fenceproto"
+	"github.com/concord-ha/concord/tests/fencepeer"
 )
 
 const reference = "/usr/sbin/fence_ipmilan"
 
-var ours string // fence_concord_ipmi built for this test run
+var (
+	agent = fencepeer.Agent{Name: "fence_concord_ipmi"}
+	ours  string // its binary, built for this test run
+)
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "fenceipmi")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	ours = filepath.Join(dir, "fence_concord_ipmi")
-	goBin := filepath.Join(goroot(), "bin", "go")
-	cmd := exec.Command(goBin, "build", "-o", ours, "github.com/concord-ha/concord/fence-agents/fence_concord_ipmi")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building fence_concord_ipmi:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-func goroot() string {
-	if out, err := exec.Command("go", "env", "GOROOT").Output(); err == nil {
-		return strings.TrimSpace(string(out))
-	}
-	return "/usr/local/go"
+	ours = agent.MustBuild()
+	agent.Main(m)
 }
 
 func requireReference(t *testing.T) {
@@ -68,7 +50,7 @@ var variants = []variant{
 type peer interface {
 	Events() []string
 	ClearEvents() error
-	NodeOn() bool
+	Powered() bool
 	Addr() string
 }
 
@@ -105,7 +87,7 @@ func call(t *testing.T, agent, action string, p map[string]string) fenceproto.Re
 func waitNode(t *testing.T, s peer, on bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for s.NodeOn() != on {
+	for s.Powered() != on {
 		if time.Now().After(deadline) {
 			t.Fatalf("node power on=%v never reached; events %q", on, s.Events())
 		}
@@ -174,8 +156,8 @@ func runSequence(t *testing.T, s peer, agent string, v variant) {
 		if st.action == "status" && res.State != st.state {
 			t.Errorf("%s: typed state %v, want %v", where, res.State, st.state)
 		}
-		if s.NodeOn() != st.on {
-			t.Errorf("%s: node on=%v, want %v", where, s.NodeOn(), st.on)
+		if s.Powered() != st.on {
+			t.Errorf("%s: node on=%v, want %v", where, s.Powered(), st.on)
 		}
 		if got := s.Events(); !slices.Equal(got, st.events) {
 			t.Errorf("%s: chassis events %q, want %q", where, got, st.events)
@@ -248,7 +230,7 @@ func TestIpmitoolSameChassisActions(t *testing.T) {
 				if err != nil {
 					t.Fatalf("ipmitool: %v: %s", err, out)
 				}
-				refEvents, refOn := s.Events(), s.NodeOn()
+				refEvents, refOn := s.Events(), s.Powered()
 				// Undo, then do the same with ours.
 				undo := map[string]string{"on": "off", "off": "on"}[tc.ours]
 				call(t, ours, undo, params(s, v))
@@ -257,8 +239,8 @@ func TestIpmitoolSameChassisActions(t *testing.T) {
 				if res.ExitCode != 0 {
 					t.Fatalf("ours %s: exit %d: %s", tc.ours, res.ExitCode, res.Stderr)
 				}
-				if got := s.Events(); !slices.Equal(got, refEvents) || !slices.Equal(got, tc.events) || s.NodeOn() != refOn {
-					t.Errorf("events ours %q (on=%v), ipmitool %q (on=%v), want %q", got, s.NodeOn(), refEvents, refOn, tc.events)
+				if got := s.Events(); !slices.Equal(got, refEvents) || !slices.Equal(got, tc.events) || s.Powered() != refOn {
+					t.Errorf("events ours %q (on=%v), ipmitool %q (on=%v), want %q", got, s.Powered(), refEvents, refOn, tc.events)
 				}
 				// Status agrees with ipmitool's.
 				out, err = exec.Command("ipmitool", append(args, "chassis", "power", "status")...).Output()

@@ -57,8 +57,8 @@ func TestCipherSuite17(t *testing.T) {
 					t.Fatal(err)
 				}
 				on, err := sess.PowerOn(ctx)
-				if err != nil || on != st.on || g.NodeOn() != st.on || strings.Join(g.Events(), ",") != st.events {
-					t.Errorf("after %v: BMC on=%v (%v), node on=%v, events %q; want on=%v events %q", st.c, on, err, g.NodeOn(), g.Events(), st.on, st.events)
+				if err != nil || on != st.on || g.Powered() != st.on || strings.Join(g.Events(), ",") != st.events {
+					t.Errorf("after %v: BMC on=%v (%v), node on=%v, events %q; want on=%v events %q", st.c, on, err, g.Powered(), g.Events(), st.on, st.events)
 				}
 			}
 		})

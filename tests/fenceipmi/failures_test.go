@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/concord-ha/concord/lib/fenceproto"
+	"github.com/concord-ha/concord/tests/fencepeer"
 )
 
 // TestFailuresClear: a wrong password, a refused cipher suite and a closed
@@ -16,7 +17,7 @@ import (
 func TestFailuresClear(t *testing.T) {
 	requireTools(t, "ipmi_sim")
 	s := startSim(t)
-	closed, err := FreeUDPPort()
+	closed, err := fencepeer.FreeUDPPort()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -17,6 +16,8 @@ import (
 	"github.com/bougou/go-ipmi/pkg/server"
 	"github.com/bougou/go-ipmi/pkg/transport/udp"
 	"github.com/bougou/go-ipmi/pkg/types"
+
+	"github.com/concord-ha/concord/tests/fencepeer"
 )
 
 // GoBMC is go-ipmi's reference BMC server on 127.0.0.1, the second IPMI peer:
@@ -25,31 +26,25 @@ import (
 // It is the same library as our client, so a check against it only counts
 // where ipmitool or fence_ipmilan agree.
 type GoBMC struct {
-	Port    int
-	NodeDir string
-	srv     *server.Server
-	cancel  context.CancelFunc
-	done    chan struct{}
+	fencepeer.Node
+	Port   int
+	srv    *server.Server
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // StartGoBMC serves lanplus with suites 3 and 17 and lan (MD5) on a free
 // port, with files under dir. The only user is AdminUser/AdminPass.
 func StartGoBMC(dir string) (*GoBMC, error) {
-	node := filepath.Join(dir, "node")
-	if err := os.MkdirAll(node, 0o755); err != nil {
+	node, err := fencepeer.NewNode(filepath.Join(dir, "node"))
+	if err != nil {
 		return nil, err
 	}
-	chassis := filepath.Join(dir, "chassis.sh")
-	for _, f := range []struct{ name, to string }{{"chassis.sh", chassis}, {"dummy-node-start", filepath.Join(node, "start")}} {
-		b, err := files.ReadFile("testdata/" + f.name)
-		if err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(f.to, b, 0o755); err != nil {
-			return nil, err
-		}
+	chassis, err := fencepeer.Chassis(dir)
+	if err != nil {
+		return nil, err
 	}
-	h := &nodeHAL{HAL: mock.New(), c: &nodeChassis{Chassis: &mock.Chassis{}, prog: chassis, node: node}}
+	h := &nodeHAL{HAL: mock.New(), c: &nodeChassis{Chassis: &mock.Chassis{}, prog: chassis, node: node.Dir}}
 	var guid [16]byte
 	copy(guid[:], "concord-test-bmc")
 	b := bmc.New(bmc.DeviceInfo{DeviceID: 32, IPMIVersion: 0x20, ManufacturerID: 0x000157, ProductID: 1,
@@ -66,7 +61,7 @@ func StartGoBMC(dir string) (*GoBMC, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &GoBMC{NodeDir: node, srv: server.NewServer(b, conn), done: make(chan struct{})}
+	g := &GoBMC{Node: node, srv: server.NewServer(b, conn), done: make(chan struct{})}
 	g.Port = conn.LocalAddr().(*net.UDPAddr).Port
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
@@ -77,12 +72,6 @@ func StartGoBMC(dir string) (*GoBMC, error) {
 	return g, nil
 }
 
-// Events, ClearEvents and NodeOn read the node as Sim's do.
-func (g *GoBMC) Events() []string   { return g.nodeSim().Events() }
-func (g *GoBMC) ClearEvents() error { return g.nodeSim().ClearEvents() }
-func (g *GoBMC) NodeOn() bool       { return g.nodeSim().NodeOn() }
-func (g *GoBMC) nodeSim() *Sim      { return &Sim{NodeDir: g.NodeDir} }
-
 // Addr is the BMC's host:port.
 func (g *GoBMC) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(g.Port)) }
 
@@ -91,7 +80,7 @@ func (g *GoBMC) Stop() {
 	g.cancel()
 	g.srv.Close()
 	<-g.done
-	g.nodeSim().Stop()
+	g.Node.Kill()
 }
 
 type nodeHAL struct {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/concord-ha/concord/lib/ipmi"
+	"github.com/concord-ha/concord/tests/fencepeer"
 )
 
 func simConfig(s *Sim, iface ipmi.Interface, suite int) ipmi.Config {
@@ -64,8 +65,8 @@ func TestLibraryPower(t *testing.T) {
 				// Soft off only asks the node: the dummy node dies on SIGTERM,
 				// so the state after it is not asserted.
 				if st.ctl != ipmi.SoftOff {
-					if on != st.on || s.NodeOn() != st.on {
-						t.Errorf("after %v: BMC says on=%v, node alive=%v, want %v", st.ctl, on, s.NodeOn(), st.on)
+					if on != st.on || s.Powered() != st.on {
+						t.Errorf("after %v: BMC says on=%v, node alive=%v, want %v", st.ctl, on, s.Powered(), st.on)
 					}
 				}
 				if got := s.Events(); strings.Join(got, ",") != strings.Join(st.events, ",") {
@@ -79,7 +80,7 @@ func TestLibraryPower(t *testing.T) {
 // TestLibraryFailures: each failure has its class and says what went wrong.
 func TestLibraryFailures(t *testing.T) {
 	s := startSim(t)
-	closed, err := FreeUDPPort()
+	closed, err := fencepeer.FreeUDPPort()
 	if err != nil {
 		t.Fatal(err)
 	}

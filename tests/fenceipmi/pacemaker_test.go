@@ -147,8 +147,8 @@ func TestPacemakerFencesThroughOurAgent(t *testing.T) {
 			t.Errorf("stonith_admin %v: %v\n%s\n%s", st.args, err, out, tail(filepath.Join(dir, "pacemaker.log"), 30))
 			continue
 		}
-		if s.NodeOn() != st.on || !slices.Equal(s.Events(), st.events) {
-			t.Errorf("stonith_admin %v: node on=%v events %q, want on=%v events %q", st.args, s.NodeOn(), s.Events(), st.on, st.events)
+		if s.Powered() != st.on || !slices.Equal(s.Events(), st.events) {
+			t.Errorf("stonith_admin %v: node on=%v events %q, want on=%v events %q", st.args, s.Powered(), s.Events(), st.on, st.events)
 		}
 	}
 	// The history keeps the latest operation per action.

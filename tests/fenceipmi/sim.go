@@ -2,7 +2,6 @@ package fenceipmi
 
 import (
 	"embed"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -12,21 +11,23 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/concord-ha/concord/tests/fencepeer"
 )
 
-// The BMC's configuration, emulator commands, chassis program and node.
+// The BMC's configuration and emulator commands.
 //
-//go:embed testdata/lan.conf testdata/fencebmc.emu testdata/chassis.sh testdata/dummy-node-start
+//go:embed testdata/lan.conf testdata/fencebmc.emu
 var files embed.FS
 
 // Sim is one ipmi_sim BMC on 127.0.0.1 whose chassis power is a process
-// (the node), started by chassis.sh from NodeDir/start.
+// (the node), switched by chassis.sh.
 type Sim struct {
-	Port    int
-	Dir     string // work dir: bmc/, node/ and the chassis files
-	NodeDir string
-	cmd     *exec.Cmd
-	exited  chan struct{}
+	fencepeer.Node
+	Port   int
+	Dir    string // work dir: bmc/, node/ and the chassis files
+	cmd    *exec.Cmd
+	exited chan struct{}
 }
 
 // Users of testdata/lan.conf.
@@ -35,49 +36,36 @@ const (
 	OperUser, OperPass   = "oper", "opsecret"
 )
 
-// FreeUDPPort returns a loopback UDP port that was free a moment ago.
-func FreeUDPPort() (int, error) {
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port, nil
-}
-
 // StartSim starts ipmi_sim on 127.0.0.1:port with its files under dir and
 // the node powered off. Stop kills what it started.
 func StartSim(dir string, port int) (*Sim, error) {
-	s := &Sim{Port: port, Dir: dir, NodeDir: filepath.Join(dir, "node")}
+	s := &Sim{Port: port, Dir: dir}
 	bmc := filepath.Join(dir, "bmc")
-	for _, d := range []string{s.NodeDir, filepath.Join(bmc, "state")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, err
-		}
+	if err := os.MkdirAll(filepath.Join(bmc, "state"), 0o755); err != nil {
+		return nil, err
 	}
-	write := func(name, to string, mode os.FileMode) error {
-		b, err := files.ReadFile("testdata/" + name)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(to, b, mode)
+	var err error
+	if s.Node, err = fencepeer.NewNode(filepath.Join(dir, "node")); err != nil {
+		return nil, err
 	}
-	chassis := filepath.Join(dir, "chassis.sh")
+	chassis, err := fencepeer.Chassis(dir)
+	if err != nil {
+		return nil, err
+	}
+	emuConf, err := files.ReadFile("testdata/fencebmc.emu")
+	if err != nil {
+		return nil, err
+	}
 	emu := filepath.Join(dir, "fencebmc.emu")
-	for _, f := range []struct {
-		name, to string
-		mode     os.FileMode
-	}{{"chassis.sh", chassis, 0o755}, {"fencebmc.emu", emu, 0o644}, {"dummy-node-start", filepath.Join(s.NodeDir, "start"), 0o755}} {
-		if err := write(f.name, f.to, f.mode); err != nil {
-			return nil, err
-		}
+	if err := os.WriteFile(emu, emuConf, 0o644); err != nil {
+		return nil, err
 	}
 	conf, err := files.ReadFile("testdata/lan.conf")
 	if err != nil {
 		return nil, err
 	}
 	c := strings.ReplaceAll(string(conf), "@@PORT@@", strconv.Itoa(port))
-	c = strings.ReplaceAll(c, "@@CHASSIS@@", chassis+" "+s.NodeDir)
+	c = strings.ReplaceAll(c, "@@CHASSIS@@", chassis+" "+s.Node.Dir)
 	lan := filepath.Join(bmc, "lan.conf")
 	if err := os.WriteFile(lan, []byte(c), 0o644); err != nil {
 		return nil, err
@@ -122,7 +110,7 @@ func StartSim(dir string, port int) (*Sim, error) {
 func StartSimFreePort(dir string) (*Sim, error) {
 	var last error
 	for i := 0; i < 5; i++ {
-		port, err := FreeUDPPort()
+		port, err := fencepeer.FreeUDPPort()
 		if err != nil {
 			return nil, err
 		}
@@ -151,55 +139,6 @@ func (s *Sim) Alive() bool {
 	}
 }
 
-// NodeOn reports whether the node process is alive (not a zombie).
-func (s *Sim) NodeOn() bool {
-	pid, ok := s.nodePID()
-	if !ok {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesised command name.
-	i := strings.LastIndexByte(string(b), ')')
-	return i > 0 && i+2 < len(b) && b[i+2] != 'Z'
-}
-
-func (s *Sim) nodePID() (int, bool) {
-	b, err := os.ReadFile(filepath.Join(s.NodeDir, "pid"))
-	if err != nil {
-		return 0, false
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	return pid, err == nil && pid > 1
-}
-
-// Events returns the chassis actions logged so far, e.g. "power 0",
-// "power 1", "reset 1", without their timestamps.
-func (s *Sim) Events() []string {
-	b, err := os.ReadFile(filepath.Join(s.NodeDir, "events.log"))
-	if err != nil {
-		return nil
-	}
-	var ev []string
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		if _, rest, ok := strings.Cut(line, " "); ok {
-			ev = append(ev, rest)
-		}
-	}
-	return ev
-}
-
-// ClearEvents empties the events log.
-func (s *Sim) ClearEvents() error {
-	err := os.Remove(filepath.Join(s.NodeDir, "events.log"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	return err
-}
-
 // Pause stops ipmi_sim (SIGSTOP) so it answers nothing; Resume undoes it.
 func (s *Sim) Pause() error  { return s.cmd.Process.Signal(syscall.SIGSTOP) }
 func (s *Sim) Resume() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
@@ -207,12 +146,7 @@ func (s *Sim) Resume() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
 // Stop kills the node's process group and ipmi_sim, by PID, and waits for
 // ipmi_sim to exit. The files under Dir stay for the caller to remove.
 func (s *Sim) Stop() {
-	// Only a live dummy node: a stale pid file may name a recycled PID.
-	if pid, ok := s.nodePID(); ok && s.NodeOn() {
-		if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); strings.Contains(string(cmd), "while :; do sleep 1; done") {
-			syscall.Kill(-pid, syscall.SIGKILL)
-		}
-	}
+	s.Node.Kill()
 	if s.cmd != nil && s.cmd.Process != nil {
 		s.cmd.Process.Signal(syscall.SIGCONT)
 		s.cmd.Process.Kill()

@@ -1,57 +1,29 @@
 package fenceredfish
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/concord-ha/concord/tests/fencepeer"
 )
 
-// startPyFixture runs the shared Python fixture (copied to testdata) on a
-// free loopback port, switching a dummy node process. It returns the port
-// and the node directory.
+// startPyFixture runs the shared Python fixture on a free loopback port,
+// switching a dummy node process. It returns the port and the node
+// directory.
 func startPyFixture(t *testing.T) (int, string) {
 	t.Helper()
-	for _, tool := range []string{"python3", "openssl", "ss", "setsid"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("SKIP: %s missing (Debian packages python3, openssl, iproute2, util-linux)", tool)
-		}
+	r, err := fencepeer.StartRedfish(t.TempDir(), "admin", "s3cret-pw")
+	if errors.Is(err, exec.ErrNotFound) {
+		t.Skipf("SKIP: %v (Debian packages python3, openssl, iproute2, util-linux)", err)
 	}
-	td, err := filepath.Abs("testdata")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	node := filepath.Join(dir, "node")
-	os.MkdirAll(node, 0o755)
-	start, _ := os.ReadFile(filepath.Join(td, "ipmi", "dummy-node-start"))
-	os.WriteFile(filepath.Join(node, "start"), start, 0o755)
-	port := closedPort(t)
-	out, err := exec.Command("sh", filepath.Join(td, "redfish", "run-redfish.sh"), strconv.Itoa(port), node, filepath.Join(dir, "rf"), "admin", "s3cret-pw").Output()
-	if err != nil {
-		t.Fatalf("run-redfish.sh: %v", err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
-	if err != nil {
-		t.Fatalf("run-redfish.sh printed %q", out)
-	}
-	t.Cleanup(func() {
-		syscall.Kill(pid, syscall.SIGTERM)
-		if b, err := os.ReadFile(filepath.Join(node, "pid")); err == nil {
-			if np, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && np > 1 {
-				syscall.Kill(-np, syscall.SIGKILL)
-			}
-		}
-		// Give the fixture a moment to exit before TempDir removal.
-		for i := 0; i < 50 && syscall.Kill(pid, 0) == nil; i++ {
-			time.Sleep(20 * time.Millisecond)
-		}
-	})
-	return port, node
+	t.Cleanup(r.Stop)
+	return r.Port, r.Node.Dir
 }
 
 // TestPythonFixture runs both agents through the same sequence against the

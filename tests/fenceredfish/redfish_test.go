@@ -14,37 +14,20 @@ import (
 	"time"
 
 	"github.com/concord-ha/concord/lib/fenceproto"
+	"github.com/concord-ha/concord/tests/fencepeer"
 	"github.com/concord-ha/concord/tests/fenceredfish/bmc"
 )
 
 const reference = "/usr/sbin/fence_redfish"
 
-var ours string // built fence_concord_redfish
+var (
+	agent = fencepeer.Agent{Name: "fence_concord_redfish"}
+	ours  string // its binary, built for this test run
+)
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "fenceredfish")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	ours = filepath.Join(dir, "fence_concord_redfish")
-	goBin := filepath.Join(runtimeGOROOT(), "bin", "go")
-	cmd := exec.Command(goBin, "build", "-o", ours, "github.com/concord-ha/concord/fence-agents/fence_concord_redfish")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building fence_concord_redfish:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-func runtimeGOROOT() string {
-	if out, err := exec.Command("go", "env", "GOROOT").Output(); err == nil {
-		return strings.TrimSpace(string(out))
-	}
-	return "/usr/local/go"
+	ours = agent.MustBuild()
+	agent.Main(m)
 }
 
 // agents returns ours and, if installed, the reference.

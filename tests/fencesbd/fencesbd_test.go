@@ -8,12 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/concord-ha/concord/lib/sbd"
 	"github.com/concord-ha/concord/lib/watchdog"
+	"github.com/concord-ha/concord/tests/fencepeer"
 )
 
 // loopDevice attaches a fresh 8 MiB image to a loop device, detached at
@@ -171,43 +171,13 @@ func TestWatcherFiresOnSBDPill(t *testing.T) {
 	}
 }
 
-var (
-	agentOnce sync.Once
-	agentBin  string
-	agentErr  error
-)
+var agent = fencepeer.Agent{Name: "fence_concord_sbd"}
 
-func buildAgent(t *testing.T) string {
-	t.Helper()
-	agentOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "fence_concord_sbd-")
-		if err != nil {
-			agentErr = err
-			return
-		}
-		agentBin = filepath.Join(dir, "fence_concord_sbd")
-		out, err := exec.Command("go", "build", "-o", agentBin, "github.com/concord-ha/concord/fence-agents/fence_concord_sbd").CombinedOutput()
-		if err != nil {
-			agentErr = fmt.Errorf("go build: %v: %s", err, out)
-		}
-	})
-	if agentErr != nil {
-		t.Fatal(agentErr)
-	}
-	return agentBin
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if agentBin != "" {
-		os.RemoveAll(filepath.Dir(agentBin))
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { agent.Main(m) }
 
 func runAgent(t *testing.T, params ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(buildAgent(t))
+	cmd := exec.Command(agent.Path(t))
 	cmd.Stdin = strings.NewReader(strings.Join(params, "\n") + "\n")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

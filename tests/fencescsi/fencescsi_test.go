@@ -13,6 +13,7 @@ import (
 
 	"github.com/concord-ha/concord/lib/iscsi"
 	"github.com/concord-ha/concord/lib/scsipr"
+	"github.com/concord-ha/concord/tests/fencepeer"
 )
 
 const iqnBase = "iqn.2026-11.test.concord:"
@@ -172,39 +173,9 @@ func TestFenceTwoNodes(t *testing.T) {
 	})
 }
 
-var (
-	agentOnce sync.Once
-	agentBin  string
-	agentErr  error
-)
+var agent = fencepeer.Agent{Name: "fence_concord_scsi"}
 
-func buildAgent(t *testing.T) string {
-	t.Helper()
-	agentOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "fence_concord_scsi-")
-		if err != nil {
-			agentErr = err
-			return
-		}
-		agentBin = filepath.Join(dir, "fence_concord_scsi")
-		out, err := exec.Command("go", "build", "-o", agentBin, "github.com/concord-ha/concord/fence-agents/fence_concord_scsi").CombinedOutput()
-		if err != nil {
-			agentErr = fmt.Errorf("go build: %v: %s", err, out)
-		}
-	})
-	if agentErr != nil {
-		t.Fatal(agentErr)
-	}
-	return agentBin
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if agentBin != "" {
-		os.RemoveAll(filepath.Dir(agentBin))
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { agent.Main(m) }
 
 type result struct {
 	code           int
@@ -214,7 +185,7 @@ type result struct {
 // runAgent runs the agent the way Pacemaker does: key=value lines on stdin.
 func runAgent(t *testing.T, params ...string) result {
 	t.Helper()
-	cmd := exec.Command(buildAgent(t))
+	cmd := exec.Command(agent.Path(t))
 	cmd.Stdin = strings.NewReader(strings.Join(params, "\n") + "\n")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

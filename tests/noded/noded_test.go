@@ -374,6 +374,22 @@ func TestThreeNodes(t *testing.T) {
 		mustView(t, ctx, c, all, ids(1, 2, 3))
 	})
 
+	t.Run("LogLevelBySystemctl", func(t *testing.T) {
+		if _, err := c.Exec(ctx, 1, "systemctl", "service-log-level", "concord-noded", "debug"); err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.Exec(ctx, 1, "systemctl", "service-log-level", "concord-noded")
+		if err != nil || strings.TrimSpace(out) != "debug" {
+			t.Fatalf("log level after setting debug: %q %v", out, err)
+		}
+		if _, err := c.Exec(ctx, 1, "systemctl", "service-log-level", "concord-noded", "chatty"); err == nil {
+			t.Fatal("an invalid log level was accepted")
+		}
+		if _, err := c.Exec(ctx, 1, "systemctl", "service-log-level", "concord-noded", "info"); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("i/GroupOrderWithMemberKilled", func(t *testing.T) {
 		mustView(t, ctx, c, all, ids(1, 2, 3))
 		for _, i := range all {

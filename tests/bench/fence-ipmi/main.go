@@ -17,6 +17,7 @@ import (
 	"github.com/concord-ha/concord/lib/fenceproto"
 	"github.com/concord-ha/concord/lib/ipmi"
 	"github.com/concord-ha/concord/tests/fenceipmi"
+	"github.com/concord-ha/concord/tests/fencepeer"
 )
 
 const reference = "/usr/sbin/fence_ipmilan"
@@ -50,18 +51,16 @@ func run(n, slow int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	ours := filepath.Join(dir, "fence_concord_ipmi")
-	build := exec.Command("go", "build", "-o", ours, "github.com/concord-ha/concord/fence-agents/fence_concord_ipmi")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("building fence_concord_ipmi: %v", err)
+	ours, err := fencepeer.Build(dir, "fence_concord_ipmi")
+	if err != nil {
+		return err
 	}
 	s, err := fenceipmi.StartSimFreePort(filepath.Join(dir, "sim"))
 	if err != nil {
 		return err
 	}
 	defer s.Stop()
-	closed, err := fenceipmi.FreeUDPPort()
+	closed, err := fencepeer.FreeUDPPort()
 	if err != nil {
 		return err
 	}
@@ -104,7 +103,7 @@ func run(n, slow int) error {
 		if err := sess.Chassis(ctx, ipmi.PowerOn); err != nil {
 			return err
 		}
-		if !s.NodeOn() {
+		if !s.Powered() {
 			return fmt.Errorf("node not on after power on")
 		}
 		return nil
@@ -113,7 +112,7 @@ func run(n, slow int) error {
 		f := agent(path, "off", p, 0)
 		return func() (time.Duration, error) {
 			d, err := f()
-			if err == nil && s.NodeOn() {
+			if err == nil && s.Powered() {
 				err = fmt.Errorf("%s off: node still on", filepath.Base(path))
 			}
 			return d, err

@@ -5,15 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/concord-ha/concord/lib/fenceproto"
+	"github.com/concord-ha/concord/tests/fencepeer"
 	"github.com/concord-ha/concord/tests/fenceredfish/bmc"
 )
 
@@ -21,9 +19,8 @@ const reference = "/usr/sbin/fence_redfish"
 
 func main() {
 	trials := flag.Int("n", 20, "trials per agent and action")
-	testdata := flag.String("testdata", "tests/fenceredfish/testdata", "folder with the copied Python fixture")
 	flag.Parse()
-	if err := run(*trials, *testdata); err != nil {
+	if err := run(*trials); err != nil {
 		fmt.Fprintln(os.Stderr, "fence-redfish bench:", err)
 		os.Exit(1)
 	}
@@ -36,17 +33,15 @@ type target struct {
 	close func()
 }
 
-func run(n int, testdata string) error {
+func run(n int) error {
 	dir, err := os.MkdirTemp("", "bench-fence-redfish")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	ours := filepath.Join(dir, "fence_concord_redfish")
-	build := exec.Command("go", "build", "-o", ours, "github.com/concord-ha/concord/fence-agents/fence_concord_redfish")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("building fence_concord_redfish: %v", err)
+	ours, err := fencepeer.Build(dir, "fence_concord_redfish")
+	if err != nil {
+		return err
 	}
 	agents := []string{ours}
 	if _, err := os.Stat(reference); err == nil {
@@ -61,7 +56,7 @@ func run(n int, testdata string) error {
 	}
 	targets := []target{{name: "go-bmc", port: s.Port(),
 		setOn: func(string) error { s.SetPower("1", true); return nil }, close: func() { s.Close() }}}
-	if py, err := startPython(dir, testdata); err != nil {
+	if py, err := startPython(filepath.Join(dir, "py")); err != nil {
 		fmt.Printf("# python fixture skipped: %v\n", err)
 	} else {
 		targets = append(targets, py)
@@ -118,52 +113,19 @@ func params(port int) map[string]string {
 		"password": "secret", "ssl_insecure": "1"}
 }
 
-// startPython runs the shared Python fixture copied into testdata.
-func startPython(dir, testdata string) (target, error) {
-	for _, tool := range []string{"python3", "openssl", "ss"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return target{}, fmt.Errorf("%s missing", tool)
-		}
-	}
-	script := filepath.Join(testdata, "redfish", "run-redfish.sh")
-	if _, err := os.Stat(script); err != nil {
-		return target{}, err
-	}
-	node := filepath.Join(dir, "node")
-	os.MkdirAll(node, 0o755)
-	start, err := os.ReadFile(filepath.Join(testdata, "ipmi", "dummy-node-start"))
+// startPython runs the shared Python fixture.
+func startPython(dir string) (target, error) {
+	r, err := fencepeer.StartRedfish(dir, "admin", "secret")
 	if err != nil {
 		return target{}, err
 	}
-	os.WriteFile(filepath.Join(node, "start"), start, 0o755)
-	h, err := bmc.NewHang() // a free port
-	if err != nil {
-		return target{}, err
-	}
-	port := h.Port()
-	h.Close()
-	out, err := exec.Command("sh", script, strconv.Itoa(port), node, filepath.Join(dir, "rf"), "admin", "secret").Output()
-	if err != nil {
-		return target{}, fmt.Errorf("run-redfish.sh: %v", err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
-	if err != nil {
-		return target{}, fmt.Errorf("run-redfish.sh printed %q", out)
-	}
-	return target{name: "py-fixture", port: port,
+	return target{name: "py-fixture", port: r.Port,
 		setOn: func(agent string) error {
-			res, err := fenceproto.Call(context.Background(), agent, "on", params(port), time.Minute)
+			res, err := fenceproto.Call(context.Background(), agent, "on", params(r.Port), time.Minute)
 			if err == nil && res.ExitCode != 0 {
 				err = fmt.Errorf("on: exit %d: %s", res.ExitCode, res.Stderr)
 			}
 			return err
 		},
-		close: func() {
-			syscall.Kill(pid, syscall.SIGTERM)
-			if b, err := os.ReadFile(filepath.Join(node, "pid")); err == nil {
-				if np, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && np > 1 {
-					syscall.Kill(-np, syscall.SIGKILL)
-				}
-			}
-		}}, nil
+		close: r.Stop}, nil
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,11 +12,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/concord-ha/concord/lib/iscsi"
 	"github.com/concord-ha/concord/lib/scsipr"
+	"github.com/concord-ha/concord/tests/fencepeer"
 )
 
 const (
@@ -68,14 +67,15 @@ func run(n int, peers string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	url, stop, err := startTgtd(dir)
+	tgtd, err := fencepeer.StartTgtd(dir, targetIQN)
 	if err != nil {
 		return err
 	}
-	defer stop()
-	ours := filepath.Join(dir, "fence_concord_scsi")
-	if out, err := exec.Command("go", "build", "-o", ours, "github.com/concord-ha/concord/fence-agents/fence_concord_scsi").CombinedOutput(); err != nil {
-		return fmt.Errorf("building fence_concord_scsi: %v: %s", err, out)
+	defer tgtd.Stop()
+	url := tgtd.URL
+	ours, err := fencepeer.Build(dir, "fence_concord_scsi")
+	if err != nil {
+		return err
 	}
 	havePeers := true
 	if out, err := exec.Command("sh", filepath.Join(peers, "build.sh"), dir).CombinedOutput(); err != nil {
@@ -258,77 +258,4 @@ func libiscsiRoundTrips(bin, url string, n int) (row, row, error) {
 		return row{}, row{}, fmt.Errorf("iscsi-pr: %d of %d preempts succeeded:\n%s", len(pre.d), n, out)
 	}
 	return pre, keys, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func startTgtd(dir string) (string, func(), error) {
-	img := filepath.Join(dir, "lun.img")
-	if err := os.WriteFile(img, nil, 0o600); err != nil {
-		return "", nil, err
-	}
-	os.Truncate(img, 64<<20)
-	port, err := freePort()
-	if err != nil {
-		return "", nil, err
-	}
-	cp := ""
-	for i := 0; i < 1000 && cp == ""; i++ {
-		c := strconv.Itoa(20000 + (os.Getpid()+i)%12000)
-		if _, err := os.Stat("/var/run/tgtd/socket." + c); os.IsNotExist(err) {
-			cp = c
-		}
-	}
-	log, _ := os.Create(filepath.Join(dir, "tgtd.log"))
-	cmd := exec.Command("tgtd", "-f", "-C", cp, "--iscsi", fmt.Sprintf("portal=127.0.0.1:%d", port))
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("tgtd: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	stop := func() {
-		exec.Command("tgtadm", "-C", cp, "--lld", "iscsi", "--mode", "target", "--op", "delete", "--force", "--tid", "1").Run()
-		exec.Command("tgtadm", "-C", cp, "--op", "delete", "--mode", "system").Run()
-		select {
-		case <-done:
-		case <-time.After(3 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		os.Remove("/var/run/tgtd/socket." + cp)
-		os.Remove("/var/run/tgtd/socket." + cp + ".lock")
-		log.Close()
-	}
-	for i := 0; ; i++ {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if i == 100 {
-			stop()
-			return "", nil, fmt.Errorf("tgtd does not listen on port %d", port)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	for _, args := range [][]string{
-		{"--mode", "target", "--op", "new", "--tid", "1", "--targetname", targetIQN},
-		{"--mode", "logicalunit", "--op", "new", "--tid", "1", "--lun", "1", "--backing-store", img},
-		{"--mode", "target", "--op", "bind", "--tid", "1", "--initiator-address", "ALL"},
-	} {
-		if out, err := exec.Command("tgtadm", append([]string{"-C", cp, "--lld", "iscsi"}, args...)...).CombinedOutput(); err != nil {
-			stop()
-			return "", nil, fmt.Errorf("tgtadm %v: %v: %s", args, err, out)
-		}
-	}
-	return fmt.Sprintf("iscsi://127.0.0.1:%d/%s/1", port, targetIQN), stop, nil
 }
