@@ -338,6 +338,16 @@ func (c *Client) do(ctx context.Context, method, uri string, body, out any, hdr 
 		req.SetBasicAuth(c.cfg.Username, c.cfg.Password)
 	}
 	resp, err := c.http.Do(req)
+	if err != nil && method == http.MethodGet && ctx.Err() == nil {
+		// BMCs drop kept-alive connections under load; a read is safe to
+		// send once more on a fresh one.
+		c.http.CloseIdleConnections()
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+			resp, err = c.http.Do(req.Clone(ctx))
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("redfish: %s %s: %w", method, uri, netError(ctx, err))
 	}

@@ -171,3 +171,34 @@ func TestState(t *testing.T) {
 		}
 	}
 }
+
+// A BMC that drops the connection of a read is asked once more on a fresh
+// one. (Go's transport already resends once on a reused connection, so the
+// BMC here drops two in a row.)
+func TestReadRetriedOnceAfterDroppedConnection(t *testing.T) {
+	s, _ := fakeBMC(t, nil)
+	drops := 0
+	inner := s.Config.Handler
+	s.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/Systems/A") && drops < 2 {
+			drops++
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		inner.ServeHTTP(w, r)
+	})
+	c, err := Dial(context.Background(), cfgFor(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if drops != 2 {
+		t.Fatalf("the BMC dropped %d reads; the test needs 2", drops)
+	}
+	if _, err := c.PowerState(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -75,6 +75,7 @@ func run(n int) error {
 		for _, action := range []string{"status", "off"} {
 			for _, agent := range agents {
 				var d []time.Duration
+				failed := 0
 				for i := 0; i < n; i++ {
 					if action == "off" || i == 0 {
 						if err := t.setOn(ours); err != nil {
@@ -86,9 +87,16 @@ func run(n int) error {
 						return err
 					}
 					if res.ExitCode != 0 {
-						return fmt.Errorf("%s %s on %s: exit %d: %s", filepath.Base(agent), action, t.name, res.ExitCode, res.Stderr)
+						// A failed trial is reported, not timed; the run goes on.
+						failed++
+						fmt.Fprintf(os.Stderr, "%s %s on %s: exit %d: %s", filepath.Base(agent), action, t.name, res.ExitCode, res.Stderr)
+						continue
 					}
 					d = append(d, res.Duration)
+				}
+				if len(d) == 0 {
+					fmt.Printf("%-12s %-22s %-7s all %d trials failed\n", t.name, filepath.Base(agent), action, n)
+					continue
 				}
 				sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
 				med := d[len(d)/2]
@@ -96,7 +104,11 @@ func run(n int) error {
 					med = (d[len(d)/2-1] + d[len(d)/2]) / 2
 				}
 				medians[filepath.Base(agent)+action] = med
-				fmt.Printf("%-12s %-22s %-7s %9s %9s %9s\n", t.name, filepath.Base(agent), action, ms(med), ms(d[0]), ms(d[len(d)-1]))
+				note := ""
+				if failed > 0 {
+					note = fmt.Sprintf("  (%d of %d trials failed)", failed, n)
+				}
+				fmt.Printf("%-12s %-22s %-7s %9s %9s %9s%s\n", t.name, filepath.Base(agent), action, ms(med), ms(d[0]), ms(d[len(d)-1]), note)
 			}
 			if r, ok := medians["fence_redfish"+action]; ok {
 				fmt.Printf("%-12s %-22s %-7s %8.1fx\n", t.name, "speed-up (median)", action, float64(r)/float64(medians["fence_concord_redfish"+action]))
