@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/concord-ha/concord/lib/jlog"
@@ -27,6 +28,7 @@ func main() {
 	flag.StringVar(&o.NodeName, "node", "", "this node's `name` in the configuration (default: host name)")
 	debug := flag.Bool("debug", false, "log debug messages")
 	showVersion := flag.Bool("version", false, "print the version and exit")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to `file` until the daemon stops (for finding what costs CPU)")
 	flag.Parse()
 	// One event loop does the work; more Ps only add thread hand-offs and
 	// idle spinning, which cost CPU on every node all the time.
@@ -48,6 +50,15 @@ func main() {
 	o.Logger, o.LogControl = jlog.NewControlled("concord-noded", os.Stderr, level)
 	o.Version = version
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			o.Logger.Error("cannot write the CPU profile: " + err.Error())
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	d, err := noded.New(o)
 	if err != nil {
 		o.Logger.Error("cannot start: " + err.Error())
