@@ -100,11 +100,7 @@ func run(args []string, env Env) error {
 		if len(rest) > 1 {
 			return usageError{fmt.Sprintf("status takes no arguments, got %q", rest[1])}
 		}
-		api, err := env.Dial()
-		if err != nil {
-			return err
-		}
-		s, err := api.Status()
+		s, err := status(env)
 		if err != nil {
 			return err
 		}
@@ -133,6 +129,15 @@ func run(args []string, env Env) error {
 		return nil
 	}
 	return usageError{fmt.Sprintf("unknown command %q", rest[0])}
+}
+
+// status dials concord-noded and reads its status.
+func status(env Env) (nodebus.Status, error) {
+	api, err := env.Dial()
+	if err != nil {
+		return nodebus.Status{}, err
+	}
+	return api.Status()
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -214,11 +219,7 @@ func nodeCmd(args []string, jsonOut bool, env Env) error {
 		if len(args) > 0 {
 			return usageError{"node list takes no arguments"}
 		}
-		api, err := env.Dial()
-		if err != nil {
-			return err
-		}
-		s, err := api.Status()
+		s, err := status(env)
 		if err != nil {
 			return err
 		}
@@ -231,11 +232,7 @@ func nodeCmd(args []string, jsonOut bool, env Env) error {
 		if len(args) != 1 {
 			return usageError{"usage: concordctl node show NAME"}
 		}
-		api, err := env.Dial()
-		if err != nil {
-			return err
-		}
-		s, err := api.Status()
+		s, err := status(env)
 		if err != nil {
 			return err
 		}

@@ -173,14 +173,23 @@ func agreeOn(t *testing.T, nodes []*testNode, want string) {
 	})
 }
 
-func TestThreeDaemonsFormOneViewAndSurviveACrash(t *testing.T) {
+// startCluster starts n daemons on one hub and waits for their first view.
+func startCluster(t *testing.T, n int) (*hub, *config.Cluster, []*testNode) {
+	t.Helper()
 	h := &hub{ports: map[int][]*memPort{}, cut: map[string]bool{}}
-	c := testConfig(t, 3)
+	c := testConfig(t, n)
 	var ns []*testNode
-	for i := 1; i <= 3; i++ {
+	var want []string
+	for i := 1; i <= n; i++ {
 		ns = append(ns, startNode(t, h, c, fmt.Sprintf("n%d", i), t.TempDir()))
+		want = append(want, fmt.Sprint(i))
 	}
-	agreeOn(t, ns, "[1 2 3]")
+	agreeOn(t, ns, "["+strings.Join(want, " ")+"]")
+	return h, c, ns
+}
+
+func TestThreeDaemonsFormOneViewAndSurviveACrash(t *testing.T) {
+	_, _, ns := startCluster(t, 3)
 	ns[2].crash()
 	agreeOn(t, ns[:2], "[1 2]")
 	for _, n := range ns[:2] {
@@ -191,13 +200,7 @@ func TestThreeDaemonsFormOneViewAndSurviveACrash(t *testing.T) {
 }
 
 func TestOneLinkCutChangesNoView(t *testing.T) {
-	h := &hub{ports: map[int][]*memPort{}, cut: map[string]bool{}}
-	c := testConfig(t, 3)
-	var ns []*testNode
-	for i := 1; i <= 3; i++ {
-		ns = append(ns, startNode(t, h, c, fmt.Sprintf("n%d", i), t.TempDir()))
-	}
-	agreeOn(t, ns, "[1 2 3]")
+	h, c, ns := startCluster(t, 3)
 	seq := ns[0].d.snapshot().View.Seq
 	h.setCut(1, c.Node(2).Links[1].MAC, true)
 	eventually(t, "node 1 sees node 2's hb1 down", func() (bool, string) {
@@ -241,13 +244,7 @@ func TestGarbageFramesAreCountedNotFatal(t *testing.T) {
 }
 
 func TestAddAndDeleteNodeReplicates(t *testing.T) {
-	h := &hub{ports: map[int][]*memPort{}, cut: map[string]bool{}}
-	c := testConfig(t, 3)
-	var ns []*testNode
-	for i := 1; i <= 3; i++ {
-		ns = append(ns, startNode(t, h, c, fmt.Sprintf("n%d", i), t.TempDir()))
-	}
-	agreeOn(t, ns, "[1 2 3]")
+	_, _, ns := startCluster(t, 3)
 	var err error
 	eventually(t, "node added", func() (bool, string) {
 		_, err = ns[1].d.addNode("n4", 0, 2, []string{"hb0 02:00:00:00:00:04", "hb1 02:00:00:00:01:04"}, map[string]string{"rack": "r9"})
@@ -287,13 +284,7 @@ func TestAddAndDeleteNodeReplicates(t *testing.T) {
 // Many groups make view installs larger than one frame: they travel as
 // fragments and the view change still completes.
 func TestLargeInstallIsFragmented(t *testing.T) {
-	h := &hub{ports: map[int][]*memPort{}, cut: map[string]bool{}}
-	c := testConfig(t, 3)
-	var ns []*testNode
-	for i := 1; i <= 3; i++ {
-		ns = append(ns, startNode(t, h, c, fmt.Sprintf("n%d", i), t.TempDir()))
-	}
-	agreeOn(t, ns, "[1 2 3]")
+	_, _, ns := startCluster(t, 3)
 	for _, n := range ns {
 		for g := 0; g < 20; g++ {
 			name := fmt.Sprintf("%s-%03d", strings.Repeat("g", 200), g)
