@@ -46,6 +46,9 @@ Commands:
   group send NAME [--count N] MSG send MSG (MSG-0..MSG-N-1 with --count) to the group, totally ordered
   group watch NAME [--count N] [--timeout D] [--idle D]
                                   print deliveries (--count 0: until --timeout, or --idle without messages) to the group: "SEQ SENDER PAYLOAD"
+  message send NODE MSG           a reliable 1-1 message to a node of the view (by name or number)
+  message watch [--count N] [--timeout D]
+                                  print 1-1 messages to this node: "SEQ SENDER PAYLOAD"
   config show                     the replicated configuration, in cluster.conf syntax
   keygen [--file PATH] [--force]  make the cluster key (default /etc/concord/authkey)
   version
@@ -113,6 +116,8 @@ func run(args []string, env Env) error {
 		return nodeCmd(rest[1:], jsonOut, env)
 	case "group":
 		return groupCmd(rest[1:], env)
+	case "message":
+		return messageCmd(rest[1:], env)
 	case "config":
 		if len(rest) != 2 || rest[1] != "show" {
 			return usageError{"usage: concordctl config show"}

@@ -148,3 +148,17 @@ func TestLatencyStats(t *testing.T) {
 		t.Fatalf("got %q want %q", out.String(), want)
 	}
 }
+
+func TestResolveNode(t *testing.T) {
+	s := threeNodes()
+	for _, tc := range []struct {
+		arg  string
+		want uint16
+		ok   bool
+	}{{"node2", 2, true}, {"3", 3, true}, {"9", 0, false}, {"nope", 0, false}, {"-1", 0, false}, {"70000", 0, false}} {
+		got, err := resolveNode(s, tc.arg)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("resolveNode(%q) = %d, %v", tc.arg, got, err)
+		}
+	}
+}

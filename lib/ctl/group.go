@@ -166,30 +166,16 @@ func (b *busAPI) SendGroupMany(name string, payloads [][]byte) (int, error) {
 }
 
 func (b *busAPI) WatchGroup(ctx context.Context, group string, fn func(uint16, uint64, []byte) bool) error {
-	if err := b.conn.AddMatchSignal(dbus.WithMatchObjectPath(nodebus.ManagerPath),
-		dbus.WithMatchInterface(nodebus.ManagerIface), dbus.WithMatchMember("GroupMessage")); err != nil {
-		return b.callErr(err)
-	}
-	ch := make(chan *dbus.Signal, 4096)
-	b.conn.Signal(ch)
-	defer b.conn.RemoveSignal(ch)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case s := <-ch:
-			var g string
-			var sender uint16
-			var seq uint64
-			var payload []byte
-			if err := dbus.Store(s.Body, &g, &sender, &seq, &payload); err != nil || g != group {
-				continue
-			}
-			if !fn(sender, seq, payload) {
-				return nil
-			}
+	return b.watch(ctx, "GroupMessage", func(s *dbus.Signal) bool {
+		var g string
+		var sender uint16
+		var seq uint64
+		var payload []byte
+		if err := dbus.Store(s.Body, &g, &sender, &seq, &payload); err != nil || g != group {
+			return true
 		}
-	}
+		return fn(sender, seq, payload)
+	})
 }
 
 // latency summarises stamped deliveries for --stats.

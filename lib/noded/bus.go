@@ -397,6 +397,13 @@ func (m *manager) SendGroup(sender dbus.Sender, group string, payload []byte) *d
 	return toDBusError(m.b.d.groupOp(func() error { return m.b.d.core.Broadcast(group, payload) }))
 }
 
+func (m *manager) SendNode(sender dbus.Sender, node uint16, payload []byte) *dbus.Error {
+	if err := m.b.requireRoot(sender); err != nil {
+		return err
+	}
+	return toDBusError(m.b.d.groupOp(func() error { return m.b.d.core.Send(membership.NodeID(node), payload) }))
+}
+
 func (m *manager) SendGroupMany(sender dbus.Sender, group string, payloads [][]byte) (uint32, *dbus.Error) {
 	if err := m.b.requireRoot(sender); err != nil {
 		return 0, err

@@ -101,6 +101,8 @@ type Daemon struct {
 	reasm   map[reasmKey]*reassembly
 	deleted bool // this node was deleted from the configuration: leave and stop
 
+	onDeliver func(group string, unicast bool, payload []byte) // tests: see deliveries without D-Bus
+
 	mu     sync.Mutex
 	status nodebus.Status
 }
@@ -553,8 +555,15 @@ func (d *Daemon) process() {
 			if ev.View != nil {
 				d.installView(*ev.View, ev.Reason)
 			}
-			if dl := ev.Delivery; dl != nil && d.bus != nil && !dl.Unicast {
-				d.bus.emit("GroupMessage", dl.Group, uint16(dl.From), dl.Seq, dl.Payload)
+			if dl := ev.Delivery; dl != nil && d.onDeliver != nil {
+				d.onDeliver(dl.Group, dl.Unicast, dl.Payload)
+			}
+			if dl := ev.Delivery; dl != nil && d.bus != nil {
+				if dl.Unicast {
+					d.bus.emit("NodeMessage", uint16(dl.From), dl.Seq, dl.Payload)
+				} else {
+					d.bus.emit("GroupMessage", dl.Group, uint16(dl.From), dl.Seq, dl.Payload)
+				}
 			}
 		}
 		d.core.Advance()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -304,5 +305,58 @@ func TestLargeInstallIsFragmented(t *testing.T) {
 	ns[0].d.call(func() { frags = ns[0].d.counters["sent_fragmented"] })
 	if frags == 0 {
 		t.Fatal("no message was fragmented; the test does not test what it says")
+	}
+}
+
+// 1-1 messages arrive once, in order, at the one node they are sent to;
+// 1-all (group "") reaches every member without joining anything.
+func TestOneToOneAndOneToAll(t *testing.T) {
+	_, _, ns := startCluster(t, 3)
+	got := make([][]string, 3)
+	var mu sync.Mutex
+	for i, n := range ns {
+		i := i
+		n.d.onDeliver = func(group string, unicast bool, payload []byte) {
+			mu.Lock()
+			defer mu.Unlock()
+			kind := "all"
+			if unicast {
+				kind = "one"
+			}
+			got[i] = append(got[i], kind+":"+string(payload))
+		}
+	}
+	for k := 0; k < 5; k++ {
+		p := []byte(fmt.Sprint(k))
+		if err := ns[0].d.groupOp(func() error { return ns[0].d.core.Send(2, p) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ns[1].d.groupOp(func() error { return ns[1].d.core.Broadcast("", []byte("hello")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := ns[0].d.groupOp(func() error { return ns[0].d.core.Send(9, []byte("x")) }); err == nil {
+		t.Fatal("a message to a node outside the view was accepted")
+	}
+	eventually(t, "deliveries", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got[0]) == 1 && len(got[1]) == 6 && len(got[2]) == 1, fmt.Sprint(got)
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	var ones []string
+	for _, g := range got[1] {
+		if strings.HasPrefix(g, "one:") {
+			ones = append(ones, g)
+		}
+	}
+	if fmt.Sprint(ones) != "[one:0 one:1 one:2 one:3 one:4]" {
+		t.Errorf("node 2 got 1-1 messages %v", ones)
+	}
+	for i := range got {
+		if !slices.Contains(got[i], "all:hello") {
+			t.Errorf("node %d did not deliver the 1-all message: %v", i+1, got[i])
+		}
 	}
 }

@@ -390,6 +390,50 @@ func TestThreeNodes(t *testing.T) {
 		}
 	})
 
+	t.Run("MessagingOneToOneAndOneToAll", func(t *testing.T) {
+		mustView(t, ctx, c, all, ids(1, 2, 3))
+		watch := func(i int, unit, cmd string) {
+			c.Systemctl(ctx, i, "reset-failed", unit)
+			if _, err := c.Exec(ctx, i, "systemd-run", "--unit="+unit, "sh", "-c", cmd); err != nil {
+				t.Fatal(err)
+			}
+		}
+		watch(2, "mwatch", "concordctl message watch --count 3 --timeout 60s > /tmp/m.txt 2>&1")
+		watch(3, "awatch", "concordctl group watch '' --count 1 --timeout 60s > /tmp/a.txt 2>&1")
+		time.Sleep(500 * time.Millisecond) // watchers subscribed
+		for _, m := range []string{"a", "b", "c"} {
+			if _, err := c.Exec(ctx, 1, "concordctl", "message", "send", "node2", m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := c.Exec(ctx, 1, "concordctl", "group", "send", "", "to-all"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Exec(ctx, 1, "concordctl", "message", "send", "node9", "x"); err == nil {
+			t.Fatal("a message to an unknown node was accepted")
+		}
+		read := func(i int, unit, file string) string {
+			err := cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
+				out, _ := c.Exec(ctx, i, "systemctl", "is-active", unit)
+				return strings.TrimSpace(out) != "active", unit + " still " + strings.TrimSpace(out)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := c.Exec(ctx, i, "cat", file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+		if got := payloads(read(2, "mwatch", "/tmp/m.txt")); fmt.Sprint(got) != "[a b c]" {
+			t.Errorf("node2 got 1-1 messages %v, want [a b c]", got)
+		}
+		if got := payloads(read(3, "awatch", "/tmp/a.txt")); fmt.Sprint(got) != "[to-all]" {
+			t.Errorf("node3 got 1-all messages %v, want [to-all]", got)
+		}
+	})
+
 	t.Run("i/GroupOrderWithMemberKilled", func(t *testing.T) {
 		mustView(t, ctx, c, all, ids(1, 2, 3))
 		for _, i := range all {
