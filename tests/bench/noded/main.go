@@ -50,17 +50,21 @@ func run(env *cluster.CLIEnv, trials, msgs int, totem string) error {
 
 	// Idle footprint first, while nothing else runs.
 	time.Sleep(3 * time.Second)
-	var rss, cpu []float64
+	var rss, cpu, usr, sys []float64
 	for _, i := range all {
-		r, u, err := footprint(ctx, c, i, 10*time.Second)
+		f, err := footprint(ctx, c, i, 10*time.Second)
 		if err != nil {
 			return err
 		}
-		rss = append(rss, r)
-		cpu = append(cpu, u)
+		rss = append(rss, f.rssMB)
+		cpu = append(cpu, f.user+f.sys)
+		usr = append(usr, f.user)
+		sys = append(sys, f.sys)
 	}
 	row("idle RSS of concord-noded per node (MB)", rss, "%.1f")
 	row("idle CPU of concord-noded per node (% of a core)", cpu, "%.2f")
+	row("  of which user time (% of a core)", usr, "%.2f")
+	row("  of which system time, incl. veth/bridge forwarding charged to the sender (% of a core)", sys, "%.2f")
 
 	if msgs > 0 {
 		if err := groups(ctx, c, msgs); err != nil {
@@ -188,40 +192,44 @@ func fields(s string) map[string]float64 {
 	return m
 }
 
-// footprint reads concord-noded's RSS (MB) and its CPU use over d (% of one core).
-func footprint(ctx context.Context, c *concordtest.Cluster, i int, d time.Duration) (float64, float64, error) {
+type usage struct{ rssMB, user, sys float64 }
+
+// footprint reads concord-noded's RSS and its user and system CPU over d
+// (% of one core).
+func footprint(ctx context.Context, c *concordtest.Cluster, i int, d time.Duration) (usage, error) {
 	out, err := c.Exec(ctx, i, "systemctl", "show", "-p", "MainPID", "--value", "concord-noded")
 	if err != nil {
-		return 0, 0, err
+		return usage{}, err
 	}
 	pid := strings.TrimSpace(out)
-	ticks := func() (float64, error) {
+	ticks := func() (float64, float64, error) {
 		s, err := c.Exec(ctx, i, "cat", "/proc/"+pid+"/stat")
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
 		u, _ := strconv.ParseFloat(f[11], 64)
 		st, _ := strconv.ParseFloat(f[12], 64)
-		return u + st, nil
+		return u, st, nil
 	}
-	t0, err := ticks()
+	u0, s0, err := ticks()
 	if err != nil {
-		return 0, 0, err
+		return usage{}, err
 	}
 	time.Sleep(d)
-	t1, err := ticks()
+	u1, s1, err := ticks()
 	if err != nil {
-		return 0, 0, err
+		return usage{}, err
 	}
 	st, err := c.Exec(ctx, i, "grep", "VmRSS", "/proc/"+pid+"/status")
 	if err != nil {
-		return 0, 0, err
+		return usage{}, err
 	}
 	var kb float64
 	fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(st, "VmRSS:")), "%f", &kb)
 	const hz = 100 // USER_HZ
-	return kb / 1024, (t1 - t0) / hz / d.Seconds() * 100, nil
+	pct := func(t float64) float64 { return t / hz / d.Seconds() * 100 }
+	return usage{rssMB: kb / 1024, user: pct(u1 - u0), sys: pct(s1 - s0)}, nil
 }
 
 // viewInstalledAt is when node i logged its first view install after t0.
