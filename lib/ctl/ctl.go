@@ -43,9 +43,13 @@ Commands:
   node delete NAME
   node edit NAME [--votes V] [--link "IF MAC" ...] [--attr K=V ...] [--rename NEW]
   group join NAME                 make this node a member of a process group
-  group send NAME [--count N] MSG send MSG (MSG-0..MSG-N-1 with --count) to the group, totally ordered
-  group watch NAME [--count N] [--timeout D] [--idle D]
-                                  print deliveries (--count 0: until --timeout, or --idle without messages) to the group: "SEQ SENDER PAYLOAD"
+  group leave NAME                leave it
+  group send NAME [--count N] [--size BYTES] [--interval D] MSG
+                                  send MSG (MSG-0..MSG-N-1 with --count) to the group, totally ordered;
+                                  the group "" is every member of the view (1-all)
+  group watch NAME [--count N] [--timeout D] [--idle D] [--stats]
+                                  print deliveries to the group: "SEQ SENDER PAYLOAD"
+                                  (--count 0: until --timeout, or --idle without messages)
   message send NODE MSG           a reliable 1-1 message to a node of the view (by name or number)
   message watch [--count N] [--timeout D]
                                   print 1-1 messages to this node: "SEQ SENDER PAYLOAD"

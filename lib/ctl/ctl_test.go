@@ -83,6 +83,11 @@ func TestCommandsOutput(t *testing.T) {
 		{"none", nil, 2},
 		{"status-extra", []string{"status", "now"}, 2},
 		{"config-show", []string{"config", "show"}, 0},
+		{"group-noargs", []string{"group", "join"}, 2},
+		{"group-badverb", []string{"group", "shout", "g"}, 2},
+		{"message-send-noargs", []string{"message", "send", "node2"}, 2},
+		{"message-send-unknown-node", []string{"message", "send", "node9", "hi"}, 1},
+		{"message-noverb", []string{"message"}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer

@@ -18,6 +18,7 @@ import (
 // Groups is the part of the API for named process groups.
 type Groups interface {
 	JoinGroup(name string) error
+	LeaveGroup(name string) error
 	SendGroup(name string, payload []byte) error
 	// SendGroupMany sends payloads in order and returns how many were taken.
 	SendGroupMany(name string, payloads [][]byte) (int, error)
@@ -27,9 +28,14 @@ type Groups interface {
 
 func groupCmd(args []string, env Env) error {
 	if len(args) < 2 {
-		return usageError{"usage: concordctl group join|send|watch NAME ..."}
+		return usageError{"usage: concordctl group join|leave|send|watch NAME ..."}
 	}
 	verb, name := args[0], args[1]
+	switch verb {
+	case "join", "leave", "send", "watch":
+	default:
+		return usageError{fmt.Sprintf("group: unknown verb %q (want join, leave, send or watch)", verb)}
+	}
 	fs := flag.NewFlagSet("group "+verb, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	count := fs.Int("count", 1, "")
@@ -55,6 +61,11 @@ func groupCmd(args []string, env Env) error {
 			return usageError{"usage: concordctl group join NAME"}
 		}
 		return g.JoinGroup(name)
+	case "leave":
+		if fs.NArg() != 0 {
+			return usageError{"usage: concordctl group leave NAME"}
+		}
+		return g.LeaveGroup(name)
 	case "send":
 		if fs.NArg() != 1 {
 			return usageError{"usage: concordctl group send NAME [--count N] [--size BYTES] [--interval D] MESSAGE"}
@@ -151,6 +162,10 @@ func isQueueFull(err error) bool {
 
 func (b *busAPI) JoinGroup(name string) error {
 	return b.callErr(b.obj.Call(nodebus.ManagerIface+".JoinGroup", 0, name).Err)
+}
+
+func (b *busAPI) LeaveGroup(name string) error {
+	return b.callErr(b.obj.Call(nodebus.ManagerIface+".LeaveGroup", 0, name).Err)
 }
 
 func (b *busAPI) SendGroup(name string, payload []byte) error {
