@@ -24,6 +24,7 @@ type API interface {
 	AddNode(name string, number uint16, votes uint32, links []string, attrs map[string]string) (uint16, error)
 	DeleteNode(name string) error
 	EditNode(name string, changes map[string]any) error
+	SetOption(key, value string) error
 }
 
 // Env is where a command runs.
@@ -54,6 +55,7 @@ Commands:
   message watch [--count N] [--timeout D]
                                   print 1-1 messages to this node: "SEQ SENDER PAYLOAD"
   config show                     the replicated configuration, in cluster.conf syntax
+  config set KEY VALUE            set a free-form cluster option ([options]); an empty VALUE removes it
   keygen [--file PATH] [--force]  make the cluster key (default /etc/concord/authkey)
   version
 
@@ -123,8 +125,19 @@ func run(args []string, env Env) error {
 	case "message":
 		return messageCmd(rest[1:], env)
 	case "config":
+		if len(rest) == 4 && rest[1] == "set" {
+			api, err := env.Dial()
+			if err != nil {
+				return err
+			}
+			if err := api.SetOption(rest[2], rest[3]); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "set option %s\n", rest[2])
+			return nil
+		}
 		if len(rest) != 2 || rest[1] != "show" {
-			return usageError{"usage: concordctl config show"}
+			return usageError{"usage: concordctl config show | config set KEY VALUE"}
 		}
 		api, err := env.Dial()
 		if err != nil {
@@ -450,6 +463,10 @@ func (b *busAPI) AddNode(name string, number uint16, votes uint32, links []strin
 
 func (b *busAPI) DeleteNode(name string) error {
 	return b.callErr(b.obj.Call(nodebus.ManagerIface+".DeleteNode", 0, name).Err)
+}
+
+func (b *busAPI) SetOption(key, value string) error {
+	return b.callErr(b.obj.Call(nodebus.ManagerIface+".SetOption", 0, key, value).Err)
 }
 
 func (b *busAPI) EditNode(name string, changes map[string]any) error {

@@ -39,6 +39,12 @@ func (s *stub) AddNode(name string, number uint16, votes uint32, links []string,
 	return number, nil
 }
 func (s *stub) DeleteNode(name string) error { s.deleted = append(s.deleted, name); return s.err }
+func (s *stub) SetOption(key, value string) error {
+	if key == "bad key" {
+		return errors.New("option key \"bad key\": want letters, digits, _ . -")
+	}
+	return s.err
+}
 func (s *stub) EditNode(name string, changes map[string]any) error {
 	if s.edits == nil {
 		s.edits = map[string]map[string]any{}
@@ -83,6 +89,9 @@ func TestCommandsOutput(t *testing.T) {
 		{"none", nil, 2},
 		{"status-extra", []string{"status", "now"}, 2},
 		{"config-show", []string{"config", "show"}, 0},
+		{"config-set", []string{"config", "set", "site", "paris"}, 0},
+		{"config-set-badkey", []string{"config", "set", "bad key", "x"}, 1},
+		{"config-set-noval", []string{"config", "set", "site"}, 2},
 		{"group-noargs", []string{"group", "join"}, 2},
 		{"group-badverb", []string{"group", "shout", "g"}, 2},
 		{"message-send-noargs", []string{"message", "send", "node2"}, 2},

@@ -283,6 +283,25 @@ func TestThreeNodes(t *testing.T) {
 		}
 	})
 
+	t.Run("OptionSetReplicates", func(t *testing.T) {
+		if _, err := c.Exec(ctx, 2, "concordctl", "config", "set", "site", "paris"); err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range all {
+			err := cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
+				out, err := c.Exec(ctx, i, "concordctl", "config", "show")
+				return err == nil && strings.Contains(out, "site = paris"), fmt.Sprintf("node%d: %v", i, err)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := c.Exec(ctx, 1, "concordctl", "config", "set", "bad key!", "x")
+		if err == nil || !strings.Contains(err.Error(), "bad key!") {
+			t.Fatalf("a bad option key must be refused naming it: %v", err)
+		}
+	})
+
 	t.Run("CleanStopIsALeaveNotAFailure", func(t *testing.T) {
 		mustView(t, ctx, c, all, ids(1, 2, 3))
 		since := time.Now()
