@@ -32,11 +32,17 @@ if ! command -v go >/dev/null 2>&1; then
 	if [ -x /usr/local/go/bin/go ]; then
 		:
 	else
-		echo "setup: installing golang-1.23 from bookworm-backports to bootstrap Go $need"
+		# Any Go from 1.21 on fetches the toolchain go.mod names itself.
+		echo "setup: installing a Go from bookworm-backports to bootstrap Go $need"
 		echo "deb http://deb.debian.org/debian bookworm-backports main" >/etc/apt/sources.list.d/concord-backports.list
 		apt-get update -qq
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports golang-1.23-go >/dev/null
-		ln -sf /usr/lib/go-1.23/bin/go /usr/local/bin/go
+		for v in 1.24 1.23 1.22 1.21; do
+			if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports "golang-$v-go" >/dev/null 2>&1; then
+				ln -sf "/usr/lib/go-$v/bin/go" /usr/local/bin/go
+				break
+			fi
+		done
+		command -v go >/dev/null 2>&1 || { echo "setup: no Go >= 1.21 could be installed" >&2; exit 1; }
 	fi
 fi
 
