@@ -74,9 +74,9 @@ func (b *bus) post(f func()) { b.jobs <- f }
 func constProp(v any) *prop.Prop  { return &prop.Prop{Value: v, Emit: prop.EmitConst} }
 func changeProp(v any) *prop.Prop { return &prop.Prop{Value: v, Emit: prop.EmitTrue} }
 
-func (b *bus) exportManager() error {
-	s := b.d.snapshot()
-	props := prop.Map{nodebus.ManagerIface: {
+// managerProps are the Manager's properties with their first values.
+func managerProps(s nodebus.Status) prop.Map {
+	return prop.Map{nodebus.ManagerIface: {
 		"Version":         constProp(s.Version),
 		"Features":        constProp([]string{"raw-ethernet", "aead-frames", "virtual-synchrony", "raft-config"}),
 		"ClusterName":     changeProp(s.Cluster.Name),
@@ -94,6 +94,10 @@ func (b *bus) exportManager() error {
 		"QuorumReason":    changeProp(s.Quorum.Reason),
 		"FrameCounters":   {Value: map[string]uint64{}, Emit: prop.EmitFalse},
 	}}
+}
+
+func (b *bus) exportManager() error {
+	props := managerProps(b.d.snapshot())
 	p, err := prop.Export(b.conn, nodebus.ManagerPath, props)
 	if err != nil {
 		return fmt.Errorf("dbus: export properties: %w", err)
@@ -267,9 +271,8 @@ func nonNilMap(m map[string]string) map[string]string {
 	return m
 }
 
-func (b *bus) exportNode(n nodebus.NodeInfo) (*prop.Properties, error) {
-	path := nodebus.NodePath(n.Number)
-	p, err := prop.Export(b.conn, path, prop.Map{nodebus.NodeIface: {
+func nodeProps(n nodebus.NodeInfo) prop.Map {
+	return prop.Map{nodebus.NodeIface: {
 		"Number":     constProp(n.Number),
 		"Name":       changeProp(n.Name),
 		"UUID":       changeProp(n.UUID),
@@ -278,7 +281,12 @@ func (b *bus) exportNode(n nodebus.NodeInfo) (*prop.Properties, error) {
 		"InView":     changeProp(n.InView),
 		"Links":      changeProp(linkRows(n.Links)),
 		"Attributes": changeProp(nonNilMap(n.Attrs)),
-	}})
+	}}
+}
+
+func (b *bus) exportNode(n nodebus.NodeInfo) (*prop.Properties, error) {
+	path := nodebus.NodePath(n.Number)
+	p, err := prop.Export(b.conn, path, nodeProps(n))
 	if err != nil {
 		return nil, err
 	}
