@@ -35,6 +35,10 @@ func agent() *fenceproto.Agent {
 				Desc: "Make \"--plug\" the BMC's address, so one device fences several hosts (pcmk_host_map to BMC addresses)"},
 			{Name: "ipmi_timeout", Aliases: []string{"ipmitool_timeout"}, Type: fenceproto.TypeSecond, Default: "1",
 				Desc: "Seconds one login request may go unanswered (it is retransmitted meanwhile)"},
+			{Name: "off_method", Type: fenceproto.TypeSelect, Default: "hard", Choices: []string{"hard", "soft"},
+				Desc: "How off (and method=onoff reboot) powers down: hard cuts power at once; soft asks the OS to shut down " +
+					"(Chassis Control soft shutdown, ACPI) and the agent waits up to power_timeout for the chassis to go off. " +
+					"A hung node may never shut down softly: use soft for planned work, not as the fencing method"},
 		},
 		Open: open,
 	}
@@ -141,7 +145,12 @@ func (d *device) control(ctx context.Context, c ipmi.Control) error {
 }
 
 func (d *device) On(ctx context.Context) error     { return d.control(ctx, ipmi.PowerOn) }
-func (d *device) Off(ctx context.Context) error    { return d.control(ctx, ipmi.PowerOff) }
+func (d *device) Off(ctx context.Context) error {
+	if d.o.Get("off_method") == "soft" {
+		return d.control(ctx, ipmi.SoftOff)
+	}
+	return d.control(ctx, ipmi.PowerOff)
+}
 func (d *device) Reboot(ctx context.Context) error { return d.control(ctx, ipmi.PowerCyc) }
 func (d *device) Close() error                     { return d.s.Close() }
 

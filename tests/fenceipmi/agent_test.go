@@ -199,6 +199,32 @@ func TestCommandLineMode(t *testing.T) {
 	}
 }
 
+// TestSoftOff: off_method=soft asks the OS to shut down (the simulated node
+// gets SIGTERM), and the agent reports off only once the chassis is off.
+func TestSoftOff(t *testing.T) {
+	requireTools(t, "ipmi_sim")
+	s := startSim(t)
+	v := variants[0]
+	if res := call(t, ours, "on", params(s, v)); res.ExitCode != 0 {
+		t.Fatalf("on: exit %d: %s", res.ExitCode, res.Stderr)
+	}
+	waitNode(t, s, true)
+	s.ClearEvents()
+	res := call(t, ours, "off", params(s, v, "off_method", "soft"))
+	if res.ExitCode != 0 || strings.TrimSpace(res.Stdout) != "Success: Powered OFF" {
+		t.Fatalf("soft off: exit %d stdout %q stderr %q", res.ExitCode, res.Stdout, res.Stderr)
+	}
+	if s.Powered() {
+		t.Fatal("the node still runs after a soft off reported success")
+	}
+	if got := s.Events(); !slices.Contains(got, "shutdown 1") || slices.Contains(got, "power 0") {
+		t.Errorf("chassis events %q: want a soft shutdown and no hard power-off", got)
+	}
+	if res := call(t, ours, "off", params(s, v, "off_method", "gentle")); res.ExitCode == 0 {
+		t.Error("off_method=gentle was accepted")
+	}
+}
+
 // TestIpmitoolSameChassisActions: ipmitool's chassis commands and ours make
 // the BMC do the same things.
 func TestIpmitoolSameChassisActions(t *testing.T) {
