@@ -144,7 +144,7 @@ func (d *device) control(ctx context.Context, c ipmi.Control) error {
 	return protoErr(d.s.Chassis(ctx, c))
 }
 
-func (d *device) On(ctx context.Context) error     { return d.control(ctx, ipmi.PowerOn) }
+func (d *device) On(ctx context.Context) error { return d.control(ctx, ipmi.PowerOn) }
 func (d *device) Off(ctx context.Context) error {
 	if d.o.Get("off_method") == "soft" {
 		return d.control(ctx, ipmi.SoftOff)
