@@ -117,9 +117,21 @@ func machineName(args []string) string {
 	return ""
 }
 
-// nspawnProcs maps machine names to systemd-nspawn PIDs.
+// nspawnProcs maps machine names to a systemd-nspawn PID; see nspawnAll.
 func nspawnProcs() map[string]int {
 	out := map[string]int{}
+	for n, ps := range nspawnAll() {
+		out[n] = ps[0]
+	}
+	return out
+}
+
+// nspawnAll maps machine names to every live systemd-nspawn PID running
+// them: nspawn runs as two processes of that name, and just after a
+// container was killed and started again an old one may still be tearing
+// down beside the new ones. Only one has the container's leader as child.
+func nspawnAll() map[string][]int {
+	out := map[string][]int{}
 	for _, p := range pids() {
 		if procComm(p) != nspawnComm {
 			continue
@@ -129,7 +141,7 @@ func nspawnProcs() map[string]int {
 			args = args[1:]
 		}
 		if n := machineName(args); n != "" && alive(p) {
-			out[n] = p
+			out[n] = append(out[n], p)
 		}
 	}
 	return out
@@ -173,8 +185,11 @@ func (b *pidBackend) leader(ctx context.Context, name string) (int, error) {
 		}
 		return pid, nil
 	}
-	if p, ok := nspawnProcs()[name]; ok {
-		return childOf(p), nil
+	// The supervisor whose container still has a live leader.
+	for _, p := range nspawnAll()[name] {
+		if l := childOf(p); l > 0 {
+			return l, nil
+		}
 	}
 	return 0, nil
 }
