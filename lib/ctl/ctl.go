@@ -204,18 +204,28 @@ func parseAttrs(kvs []string) (map[string]string, error) {
 	return m, nil
 }
 
-// flagArgs parses flags that may come before or after the one positional argument.
-func flagArgs(fs *flag.FlagSet, args []string) (string, error) {
+// positionals parses flags that may come before, between or after the
+// positional arguments, and returns the positionals.
+func positionals(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for len(args) > 0 {
 		if err := fs.Parse(args); err != nil {
-			return "", usageError{err.Error()}
+			return nil, usageError{fs.Name() + ": " + err.Error()}
 		}
 		args = fs.Args()
 		if len(args) > 0 {
 			pos = append(pos, args[0])
 			args = args[1:]
 		}
+	}
+	return pos, nil
+}
+
+// flagArgs parses flags around the one positional argument, a node name.
+func flagArgs(fs *flag.FlagSet, args []string) (string, error) {
+	pos, err := positionals(fs, args)
+	if err != nil {
+		return "", err
 	}
 	if len(pos) != 1 {
 		return "", usageError{fmt.Sprintf("want exactly one node name, got %d", len(pos))}

@@ -28,17 +28,9 @@ func messageCmd(args []string, env Env) error {
 	fs.SetOutput(io.Discard)
 	count := fs.Int("count", 1, "")
 	timeout := fs.Duration("timeout", 0, "")
-	var pos []string
-	rest := args[1:]
-	for len(rest) > 0 {
-		if err := fs.Parse(rest); err != nil {
-			return usageError{"message " + verb + ": " + err.Error()}
-		}
-		rest = fs.Args()
-		if len(rest) > 0 {
-			pos = append(pos, rest[0])
-			rest = rest[1:]
-		}
+	pos, err := positionals(fs, args[1:])
+	if err != nil {
+		return err
 	}
 	switch verb {
 	case "send":

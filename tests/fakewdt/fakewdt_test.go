@@ -97,6 +97,30 @@ func TestLibWatchdogOnFUSE(t *testing.T) {
 	}
 }
 
+// closeAfter arms the device with a 1 s timeout by a raw ioctl, writes
+// each of writes, and closes it.
+func closeAfter(writes ...string) func(t *testing.T, path string) {
+	return func(t *testing.T, path string) {
+		wf, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { wf.Close() })
+		var s int32 = 1
+		if _, _, e := unix.Syscall(unix.SYS_IOCTL, wf.Fd(), unix.WDIOC_SETTIMEOUT, uintptr(unsafe.Pointer(&s))); e != 0 {
+			t.Fatal(e)
+		}
+		for _, w := range writes {
+			if _, err := wf.Write([]byte(w)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := wf.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // An armed device that is not fed fires, whether the file stays open or
 // was closed without the magic 'V'.
 func TestExpiry(t *testing.T) {
@@ -115,42 +139,8 @@ func TestExpiry(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, 0},
-		{"closed without V", func(t *testing.T, path string) {
-			wf, err := os.OpenFile(path, os.O_WRONLY, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { wf.Close() })
-			var s int32 = 1
-			if _, _, e := unix.Syscall(unix.SYS_IOCTL, wf.Fd(), unix.WDIOC_SETTIMEOUT, uintptr(unsafe.Pointer(&s))); e != 0 {
-				t.Fatal(e)
-			}
-			if _, err := wf.Write([]byte("x")); err != nil {
-				t.Fatal(err)
-			}
-			if err := wf.Close(); err != nil {
-				t.Fatal(err)
-			}
-		}, 1},
-		{"V not in the last write", func(t *testing.T, path string) {
-			wf, err := os.OpenFile(path, os.O_WRONLY, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { wf.Close() })
-			var s int32 = 1
-			if _, _, e := unix.Syscall(unix.SYS_IOCTL, wf.Fd(), unix.WDIOC_SETTIMEOUT, uintptr(unsafe.Pointer(&s))); e != 0 {
-				t.Fatal(e)
-			}
-			for _, w := range []string{"V", "x"} {
-				if _, err := wf.Write([]byte(w)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := wf.Close(); err != nil {
-				t.Fatal(err)
-			}
-		}, 1},
+		{"closed without V", closeAfter("x"), 1},
+		{"V not in the last write", closeAfter("V", "x"), 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
