@@ -156,8 +156,9 @@ func groupCmd(args []string, env Env) error {
 	return usageError{fmt.Sprintf("group: unknown verb %q", verb)}
 }
 
+// isQueueFull tells the daemon's QueueFull error (callErr keeps its name).
 func isQueueFull(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "queue full")
+	return err != nil && strings.Contains(err.Error(), nodebus.ErrQueueFull)
 }
 
 func (b *busAPI) JoinGroup(name string) error {

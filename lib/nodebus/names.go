@@ -21,6 +21,7 @@ const (
 	ErrConfigConflict = "org.concordha.node1.ConfigConflict"
 	ErrNoLeader       = "org.concordha.node1.NoLeader"
 	ErrTimeout        = "org.concordha.node1.Timeout"
+	ErrQueueFull      = "org.concordha.node1.QueueFull" // send again a little later
 	ErrInvalidArgs    = "org.freedesktop.DBus.Error.InvalidArgs"
 	ErrAccessDenied   = "org.freedesktop.DBus.Error.AccessDenied"
 )

@@ -813,14 +813,18 @@ func (d *Daemon) proposeOnce(op confstore.Op) error {
 	return d.store.propose(op, 10*time.Second)
 }
 
-// groupOp runs a group call on the loop; bad names and full queues come back as InvalidArgs.
+// groupOp runs a messaging call on the loop; a full send queue comes back
+// as QueueFull, anything else (bad name, too large) as InvalidArgs.
 func (d *Daemon) groupOp(fn func() error) error {
 	var err error
 	d.call(func() { err = fn() })
-	if err != nil {
-		return errorf(nodebus.ErrInvalidArgs, "%v", err)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, membership.ErrQueueFull):
+		return errorf(nodebus.ErrQueueFull, "%v", err)
 	}
-	return nil
+	return errorf(nodebus.ErrInvalidArgs, "%v", err)
 }
 
 func (d *Daemon) addNode(name string, number uint16, votes uint32, links []string, attrs map[string]string) (uint16, error) {

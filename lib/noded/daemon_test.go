@@ -360,3 +360,23 @@ func TestOneToOneAndOneToAll(t *testing.T) {
 		}
 	}
 }
+
+// A full send queue is its own D-Bus error, so clients know to send again.
+func TestQueueFullIsNamed(t *testing.T) {
+	_, _, ns := startCluster(t, 2)
+	d := ns[0].d
+	err := d.groupOp(func() error {
+		for i := 0; i < 5000; i++ {
+			if err := d.core.Broadcast("", []byte("x")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if e := toDBusError(err); e == nil || e.Name != nodebus.ErrQueueFull {
+		t.Fatalf("flooding the send queue: %v, want %s", err, nodebus.ErrQueueFull)
+	}
+	if e := toDBusError(d.groupOp(func() error { return d.core.Broadcast("", make([]byte, 5000)) })); e == nil || e.Name != nodebus.ErrInvalidArgs {
+		t.Fatalf("an oversized payload: %v, want %s", e, nodebus.ErrInvalidArgs)
+	}
+}
