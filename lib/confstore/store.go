@@ -49,8 +49,12 @@ const (
 
 // Timing and sizes, in ticks of the daemon's Tick calls (100 ms each).
 const (
-	ElectionTicks  = 10 // a follower campaigns after 10..19 ticks without a leader
-	HeartbeatTicks = 1
+	// Raft here orders configuration changes, which people make: a new
+	// leader within 1.5–3 s of the old one's death is soon enough, and an
+	// idle cluster should cost next to nothing. Membership, not Raft,
+	// detects failures quickly.
+	ElectionTicks  = 15 // a follower campaigns after 15..29 ticks without a leader
+	HeartbeatTicks = 4  // the leader's heartbeats, 2.5 a second
 
 	defaultCompactEvery = 1000    // applied entries between snapshots
 	retryTicks          = 20      // re-propose an unapplied change after this many ticks

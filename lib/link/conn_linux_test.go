@@ -231,6 +231,52 @@ func TestConnVeth(t *testing.T) {
 	}
 }
 
+// The daemon's link readers stop on net.ErrClosed: a read blocked when the
+// Conn closes, and any later read or write, must return it.
+func TestConnCloseAndDeadline(t *testing.T) {
+	h, leave := inNetns(t)
+	defer leave()
+	addVeth(t, h, "cc-a", "cc-b")
+	a := openConn(t, "cc-a", nil)
+	buf := make([]byte, 1500)
+
+	a.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	if _, _, err := a.ReadFrom(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("ReadFrom past the deadline: %v, want os.ErrDeadlineExceeded", err)
+	}
+	a.SetReadDeadline(time.Time{})
+	if err := a.WriteTo([]byte("x"), net.HardwareAddr{1, 2, 3}); err == nil || !strings.Contains(err.Error(), `bad destination "01:02:03"`) {
+		t.Errorf("WriteTo a 3-byte address: %v", err)
+	}
+	if err := a.WriteTo(nil, MulticastGroup(1)); err == nil || !strings.Contains(err.Error(), "empty payload") {
+		t.Errorf("WriteTo of nothing: %v", err)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := a.ReadFrom(buf)
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("blocked ReadFrom after Close: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadFrom still blocked 5 s after Close")
+	}
+	if _, _, err := a.ReadFrom(buf); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("ReadFrom after Close: %v, want net.ErrClosed", err)
+	}
+	if err := a.WriteTo([]byte("x"), MulticastGroup(1)); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("WriteTo after Close: %v, want net.ErrClosed", err)
+	}
+}
+
 func TestOpenErrors(t *testing.T) {
 	_, leave := inNetns(t)
 	defer leave()

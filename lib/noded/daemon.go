@@ -185,7 +185,7 @@ func NewWith(opts Options, fc *config.Cluster, key []byte, ports []Port) (*Daemo
 	if err != nil {
 		return nil, err
 	}
-	d.store = newStoreRunner(st, fc, storeTick, d.log)
+	d.store = newStoreRunner(st, fc, d.log)
 	d.cfg = fc
 	if st.Initialized() {
 		// A node that joined but has not yet received the configuration
@@ -298,10 +298,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("concord-noded started", "node", d.self.Number, "name", d.self.Name, "cluster", d.cfg.Name,
 		"links", len(d.ports), "incarnation", d.inc)
 	daemon.SdNotify(false, daemon.SdNotifyReady)
+	if !d.store.init.Load() {
+		d.probe(0)
+	}
 	d.state = "joining"
 	d.dirty = true
 
-	t := time.NewTicker(d.cfg.Totem.Tick)
+	t := time.NewTimer(untilTick(time.Now(), d.cfg.Totem.Tick))
 	defer t.Stop()
 	var leaveDeadline <-chan time.Time
 	done := ctx.Done()
@@ -325,6 +328,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case ev := <-d.store.out:
 			d.storeEvent(ev)
 		case <-t.C:
+			t.Reset(untilTick(time.Now(), d.cfg.Totem.Tick))
 			d.onTick()
 		}
 		d.process()
@@ -336,6 +340,26 @@ func (d *Daemon) Run(ctx context.Context) error {
 			leaveDeadline = time.After(300 * time.Millisecond)
 		}
 	}
+}
+
+// untilTick is how long from now to the next multiple of tick on the wall
+// clock. Ticking on the wall clock's boundaries lines up the heartbeats of
+// nodes whose clocks are synchronised, so each node wakes once a tick for
+// its own heartbeat and its peers' together instead of once for each, the
+// way systemd coalesces timers. Unsynchronised clocks only lose the saving.
+// A boundary less than a quarter tick away is skipped: the loop was late,
+// or the clock stepped back, and two ticks in quick succession would make
+// every timeout that much shorter.
+func untilTick(now time.Time, tick time.Duration) time.Duration {
+	rem := time.Duration(now.UnixNano() % int64(tick))
+	if rem < 0 {
+		rem += tick
+	}
+	d := tick - rem
+	if d < tick/4 {
+		d += tick
+	}
+	return d
 }
 
 func (d *Daemon) readLink(idx uint8, c Port) {
@@ -415,8 +439,13 @@ func (d *Daemon) receive(f rxFrame) {
 			d.counters["dropped_backlog"]++
 		}
 	case kindProbe:
-		if len(payload) > 0 && payload[0] == 1 {
+		switch {
+		case len(payload) == 0:
+			d.counters["dropped_malformed"]++
+		case payload[0] == 1:
 			d.store.peerInit.Store(true)
+		case d.store.init.Load():
+			d.probe(h.Sender)
 		}
 	default:
 		d.counters["dropped_unknown_kind"]++
@@ -491,8 +520,11 @@ func (d *Daemon) knownPeer(n uint16) bool {
 func (d *Daemon) onTick() {
 	d.tick++
 	d.core.Tick()
-	if d.tick%d.ticks(probeEvery) == 0 {
-		d.probe()
+	if d.tick%d.ticks(storeTick) == 0 {
+		d.store.tick()
+	}
+	if d.tick%d.ticks(probeEvery) == 0 && !d.store.init.Load() {
+		d.probe(0)
 	}
 	for _, ch := range d.health.Tick(d.tick) {
 		state := "down"
@@ -524,13 +556,15 @@ func (d *Daemon) onTick() {
 	}
 }
 
-// probe tells nodes without replicated state whether a cluster already runs.
-func (d *Daemon) probe() {
+// probe asks, from a node without replicated state, whether a cluster
+// already runs: a node that has state answers to the asker alone. A
+// cluster in steady state sends no probes at all.
+func (d *Daemon) probe(to uint16) {
 	init := byte(0)
 	if d.store.init.Load() {
 		init = 1
 	}
-	d.sendFrame(kindProbe, 0, []byte{init})
+	d.sendFrame(kindProbe, to, []byte{init})
 }
 
 // process drains the core and the store after every event.

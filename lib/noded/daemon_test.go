@@ -380,3 +380,27 @@ func TestQueueFullIsNamed(t *testing.T) {
 		t.Fatalf("an oversized payload: %v, want %s", e, nodebus.ErrInvalidArgs)
 	}
 }
+
+func TestUntilTick(t *testing.T) {
+	const tick = 30 * time.Millisecond
+	at := func(ms, us int64) time.Time { return time.UnixMicro(1_699_999_999_980_000 + ms*1000 + us) }
+	tests := []struct {
+		now  time.Time
+		want time.Duration
+	}{
+		{at(0, 0), 30 * time.Millisecond},                      // exactly on a boundary: the next one
+		{at(0, 50), 30*time.Millisecond - 50*time.Microsecond}, // fired a little late
+		{at(10, 0), 20 * time.Millisecond},
+		{at(25, 0), 35 * time.Millisecond},                  // 5 ms to go is too soon: the one after
+		{at(0, -1), 30*time.Millisecond + time.Microsecond}, // clock stepped back 1 µs
+		{time.UnixMicro(-5), 30*time.Millisecond + 5*time.Microsecond},
+	}
+	for _, tt := range tests {
+		if got := untilTick(tt.now, tick); got != tt.want {
+			t.Errorf("untilTick(%d µs) = %v, want %v", tt.now.UnixMicro(), got, tt.want)
+		}
+		if next := tt.now.Add(untilTick(tt.now, tick)); next.UnixNano()%int64(tick) != 0 {
+			t.Errorf("untilTick(%d µs) does not end on a boundary: %d µs", tt.now.UnixMicro(), next.UnixMicro())
+		}
+	}
+}

@@ -20,7 +20,7 @@ type storeRunner struct {
 	st       *confstore.Store
 	log      *slog.Logger
 	initial  *config.Cluster // cluster.conf, for a bootstrap
-	every    time.Duration   // store tick
+	ticks    chan struct{}   // from the main loop's ticker: one timer wakes the process, not two
 	waitMax  int             // ticks to listen for a running cluster before bootstrapping
 	in       chan storeMsg
 	props    chan propReq
@@ -49,8 +49,8 @@ type storeEvent struct {
 	cluster  *config.Cluster // non-nil when the configuration changed
 }
 
-func newStoreRunner(st *confstore.Store, initial *config.Cluster, every time.Duration, log *slog.Logger) *storeRunner {
-	r := &storeRunner{st: st, log: log, initial: initial, every: every, waitMax: 15,
+func newStoreRunner(st *confstore.Store, initial *config.Cluster, log *slog.Logger) *storeRunner {
+	r := &storeRunner{st: st, log: log, initial: initial, ticks: make(chan struct{}, 1), waitMax: 15,
 		in: make(chan storeMsg, 1024), props: make(chan propReq), out: make(chan storeEvent, 256),
 		pending: map[uint64]chan error{}}
 	r.init.Store(st.Initialized())
@@ -68,15 +68,22 @@ func (r *storeRunner) step(from uint16, data []byte) bool {
 	}
 }
 
+// tick advances the store's clock; a tick the store has not taken yet
+// absorbs this one, as a ticker drops ticks for a slow receiver.
+func (r *storeRunner) tick() {
+	select {
+	case r.ticks <- struct{}{}:
+	default:
+	}
+}
+
 func (r *storeRunner) run(ctx context.Context) {
-	t := time.NewTicker(r.every)
-	defer t.Stop()
 	waited := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-r.ticks:
 			if r.st.Initialized() {
 				r.st.Tick()
 				break
