@@ -37,6 +37,16 @@ const (
 	KindProbe      = 3
 )
 
+// Flags in the header. They are authenticated.
+const (
+	// FlagAllLinks asks the receivers to send their heartbeats on every
+	// link: the sender misses some peer on some link. See Concord's
+	// heartbeat alternation in lib/noded.
+	FlagAllLinks = 1 << 0
+
+	knownFlags = FlagAllLinks
+)
+
 // Header field offsets.
 const (
 	offMagic       = 0
@@ -74,6 +84,7 @@ type Header struct {
 	Cluster     uint32
 	Sender      uint16
 	Link        uint8
+	Flags       uint8
 	Incarnation uint64
 	Seq         uint64
 }
@@ -129,6 +140,14 @@ func NewSealer(key []byte, cluster uint32, sender uint16, incarnation uint64) (*
 // payload must not overlap dst's spare capacity. It fails only if payload is
 // longer than MaxPayload.
 func (s *Sealer) Seal(dst []byte, kind uint8, payload []byte) ([]byte, uint64, error) {
+	return s.SealFlags(dst, kind, 0, payload)
+}
+
+// SealFlags is Seal with header flags, a combination of the Flag constants.
+func (s *Sealer) SealFlags(dst []byte, kind, flags uint8, payload []byte) ([]byte, uint64, error) {
+	if flags&^knownFlags != 0 {
+		return dst, 0, fmt.Errorf("%w: %#x", ErrFlags, flags)
+	}
 	if len(payload) > MaxPayload {
 		return dst, 0, fmt.Errorf("%w: %d bytes", errPayloadTooBig, len(payload))
 	}
@@ -137,6 +156,7 @@ func (s *Sealer) Seal(dst []byte, kind uint8, payload []byte) ([]byte, uint64, e
 	hdr[offMagic], hdr[offMagic+1] = 'C', 'C'
 	hdr[offVersion] = Version
 	hdr[offKind] = kind
+	hdr[offFlags] = flags
 	binary.BigEndian.PutUint32(hdr[offCluster:], s.cluster)
 	binary.BigEndian.PutUint16(hdr[offSender:], s.sender)
 	binary.BigEndian.PutUint64(hdr[offIncarnation:], s.incarnation)
@@ -175,7 +195,7 @@ func ParseHeader(frame []byte) (Header, error) {
 	if frame[offVersion] != Version {
 		return Header{}, ErrVersion
 	}
-	if frame[offFlags] != 0 {
+	if frame[offFlags]&^knownFlags != 0 {
 		return Header{}, ErrFlags
 	}
 	return Header{
@@ -184,6 +204,7 @@ func ParseHeader(frame []byte) (Header, error) {
 		Cluster:     binary.BigEndian.Uint32(frame[offCluster:]),
 		Sender:      binary.BigEndian.Uint16(frame[offSender:]),
 		Link:        frame[offLink],
+		Flags:       frame[offFlags],
 		Incarnation: binary.BigEndian.Uint64(frame[offIncarnation:]),
 		Seq:         binary.BigEndian.Uint64(frame[offSeq:]),
 	}, nil

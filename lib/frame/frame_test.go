@@ -178,7 +178,8 @@ func TestOpenErrors(t *testing.T) {
 		{"too big", func(f []byte) []byte { return append(f, make([]byte, MaxFrame)...) }, ErrTooBig},
 		{"bad magic", flip(0), ErrMagic},
 		{"version 2", func(f []byte) []byte { f[offVersion] = 2; return f }, ErrVersion},
-		{"flags set", func(f []byte) []byte { f[offFlags] = 1; return f }, ErrFlags},
+		{"unknown flag", func(f []byte) []byte { f[offFlags] = 0x80; return f }, ErrFlags},
+		{"known flag set after sealing", func(f []byte) []byte { f[offFlags] = FlagAllLinks; return f }, ErrAuth},
 		{"other cluster", flip(offCluster + 3), ErrCluster},
 		{"flipped kind", flip(offKind), ErrAuth},
 		{"flipped sender", flip(offSender + 1), ErrAuth},
@@ -214,6 +215,31 @@ func mustSealSeq(t *testing.T, s *Sealer, seq uint64) []byte {
 	t.Helper()
 	s.seq.Store(seq - 1)
 	return mustSeal(t, s, KindMembership, []byte("some membership payload"))
+}
+
+// Flags travel in the authenticated header; unknown ones cannot be sealed.
+func TestSealFlags(t *testing.T) {
+	s, o := newPair(t)
+	f, _, err := s.SealFlags(nil, KindMembership, FlagAllLinks, []byte("hb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, p, err := o.Open(nil, f)
+	if err != nil || h.Flags != FlagAllLinks || string(p) != "hb" {
+		t.Fatalf("Open = %+v %q %v, want flags %#x and the payload", h, p, err, FlagAllLinks)
+	}
+	f, _, _ = s.SealFlags(nil, KindMembership, FlagAllLinks, []byte("hb"))
+	f[offFlags] = 0
+	if _, _, err := o.Open(nil, f); err != ErrAuth {
+		t.Errorf("Open with the flag cleared = %v, want ErrAuth", err)
+	}
+	if _, _, err := s.SealFlags(nil, KindMembership, 0x40, []byte("hb")); !errors.Is(err, ErrFlags) {
+		t.Errorf("SealFlags with an unknown flag: %v, want ErrFlags", err)
+	}
+	h, _, err = o.Open(nil, mustSeal(t, s, KindMembership, []byte("plain")))
+	if err != nil || h.Flags != 0 {
+		t.Errorf("Seal: flags %#x, err %v; want none", h.Flags, err)
+	}
 }
 
 func TestOpenWrongKey(t *testing.T) {

@@ -26,6 +26,7 @@ import (
 	"github.com/concord-ha/concord/lib/membership"
 	"github.com/concord-ha/concord/lib/nodebus"
 	"github.com/concord-ha/concord/lib/quorum"
+	"github.com/concord-ha/concord/lib/ticker"
 )
 
 // Options are concord-noded's command-line settings.
@@ -100,6 +101,11 @@ type Daemon struct {
 	fragID  uint32
 	reasm   map[reasmKey]*reassembly
 	deleted bool // this node was deleted from the configuration: leave and stop
+
+	// Heartbeat alternation (see sendHeartbeat).
+	hbLink        int    // link of the last heartbeat sent on one link
+	degraded      bool   // some peer is missing on some link, as of the last tick
+	allLinksUntil uint64 // a peer asked for heartbeats on every link until this tick
 
 	onDeliver func(group string, unicast bool, payload []byte) // tests: see deliveries without D-Bus
 
@@ -304,7 +310,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.state = "joining"
 	d.dirty = true
 
-	t := time.NewTimer(untilTick(time.Now(), d.cfg.Totem.Tick))
+	// Ticks on the wall clock's boundaries line up the heartbeats of nodes
+	// with synchronised clocks, so each wakes once a tick for its own and
+	// its peers' together (see lib/ticker).
+	t, err := ticker.New(d.cfg.Totem.Tick)
+	if err != nil {
+		return err
+	}
 	defer t.Stop()
 	var leaveDeadline <-chan time.Time
 	done := ctx.Done()
@@ -328,7 +340,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case ev := <-d.store.out:
 			d.storeEvent(ev)
 		case <-t.C:
-			t.Reset(untilTick(time.Now(), d.cfg.Totem.Tick))
 			d.onTick()
 		}
 		d.process()
@@ -340,26 +351,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 			leaveDeadline = time.After(300 * time.Millisecond)
 		}
 	}
-}
-
-// untilTick is how long from now to the next multiple of tick on the wall
-// clock. Ticking on the wall clock's boundaries lines up the heartbeats of
-// nodes whose clocks are synchronised, so each node wakes once a tick for
-// its own heartbeat and its peers' together instead of once for each, the
-// way systemd coalesces timers. Unsynchronised clocks only lose the saving.
-// A boundary less than a quarter tick away is skipped: the loop was late,
-// or the clock stepped back, and two ticks in quick succession would make
-// every timeout that much shorter.
-func untilTick(now time.Time, tick time.Duration) time.Duration {
-	rem := time.Duration(now.UnixNano() % int64(tick))
-	if rem < 0 {
-		rem += tick
-	}
-	d := tick - rem
-	if d < tick/4 {
-		d += tick
-	}
-	return d
 }
 
 func (d *Daemon) readLink(idx uint8, c Port) {
@@ -422,6 +413,11 @@ func (d *Daemon) receive(f rxFrame) {
 		return
 	}
 	d.health.Heard(h.Sender, f.link, d.tick)
+	if h.Flags&frame.FlagAllLinks != 0 {
+		// The sender flags every frame while it misses a link, so holding
+		// for one link dead-time bridges the gaps between its frames.
+		d.allLinksUntil = d.tick + d.ticks(d.cfg.Totem.LinkDeadTime)
+	}
 	switch h.Kind {
 	case kindMembership:
 		d.stepCore(h.Sender, payload)
@@ -542,6 +538,14 @@ func (d *Daemon) onTick() {
 		}
 		d.dirty = true
 	}
+	if deg := d.linksDegraded(); deg != d.degraded {
+		d.degraded = deg
+		if deg {
+			d.log.Debug("a peer is missing on a link: heartbeats on every link, and asking peers to do the same")
+		} else {
+			d.log.Debug("every peer heard on every link: heartbeats alternate between links")
+		}
+	}
 	if st, changed := d.quorum.Tick(d.tick); changed {
 		d.setQuorum(st, "last_man_standing window")
 	}
@@ -581,6 +585,10 @@ func (d *Daemon) process() {
 			if len(b) > frame.MaxPayload {
 				d.counters["sent_fragmented"]++
 				d.sendFragments(kindMembershipFrag, uint16(m.To), b)
+				continue
+			}
+			if m.Type == membership.MsgHeartbeat && m.To == 0 {
+				d.sendHeartbeat(b)
 				continue
 			}
 			d.sendFrame(kindMembership, uint16(m.To), b)
@@ -730,7 +738,16 @@ func (d *Daemon) setQuorum(st quorum.State, why string) {
 // sendFrame seals payload once and sends a copy on every link: to the
 // multicast group when to is 0, else to that node's address on the link.
 func (d *Daemon) sendFrame(kind uint8, to uint16, payload []byte) {
-	f, _, err := d.sealer.Seal(nil, kind, payload)
+	d.sendFrameOn(kind, to, payload, -1)
+}
+
+// sendFrameOn sends payload on link only, or on every link if only is -1.
+func (d *Daemon) sendFrameOn(kind uint8, to uint16, payload []byte, only int) {
+	var flags uint8
+	if d.degraded {
+		flags = frame.FlagAllLinks
+	}
+	f, _, err := d.sealer.SealFlags(nil, kind, flags, payload)
 	if err != nil {
 		d.log.Error("cannot seal frame", "kind", kind, "len", len(payload), "err", err)
 		return
@@ -742,6 +759,9 @@ func (d *Daemon) sendFrame(kind uint8, to uint16, payload []byte) {
 		}
 	}
 	for i, p := range d.ports {
+		if only >= 0 && i != only {
+			continue
+		}
 		addr := d.group
 		if dst != nil {
 			if i >= len(dst.Links) {
@@ -756,6 +776,60 @@ func (d *Daemon) sendFrame(kind uint8, to uint16, payload []byte) {
 		}
 		d.counters["sent"]++
 	}
+}
+
+// Heartbeat alternation. Every other frame is a heartbeat, and a copy on
+// every link makes a node's idle cost grow with its links. So while every
+// link works, each heartbeat goes out on one link, the next on the next:
+// a node is still heard every heartbeat interval, and each link carries a
+// frame from every peer often enough for its link dead-time. A node that
+// misses a peer on some link sends with FlagAllLinks, and whoever receives
+// that flag sends heartbeats on every link again, so a link that fails in
+// one direction only, which its sender cannot see, still halves nothing.
+// Protocol messages other than heartbeats always go on every link.
+
+// sendHeartbeat sends a membership heartbeat, on one link when it may.
+func (d *Daemon) sendHeartbeat(payload []byte) {
+	if !d.alternate() {
+		d.counters["heartbeats_all_links"]++
+		d.sendFrame(kindMembership, 0, payload)
+		return
+	}
+	d.counters["heartbeats_one_link"]++
+	d.hbLink = (d.hbLink + 1) % len(d.ports)
+	d.sendFrameOn(kindMembership, 0, payload, d.hbLink)
+}
+
+// alternate reports whether heartbeats may go on one link at a time: there
+// are several links, each still gets at least two heartbeats within the
+// link dead-time, no peer is missing on a link here, and no peer asked for
+// every link lately.
+func (d *Daemon) alternate() bool {
+	t := d.cfg.Totem
+	n := len(d.ports)
+	return n > 1 && 2*time.Duration(n)*t.HeartbeatInterval <= t.LinkDeadTime &&
+		!d.degraded && d.tick >= d.allLinksUntil
+}
+
+// linksDegraded reports whether some peer that is heard at all is not
+// heard on one of the links it shares with this node.
+func (d *Daemon) linksDegraded() bool {
+	for _, n := range d.cfg.Nodes {
+		if n.Number == d.self.Number {
+			continue
+		}
+		links := min(len(d.ports), len(n.Links))
+		up := 0
+		for l := range links {
+			if d.health.State(n.Number, uint8(l)) {
+				up++
+			}
+		}
+		if up > 0 && up < links {
+			return true
+		}
+	}
+	return false
 }
 
 // refresh rebuilds the status snapshot that D-Bus readers see.

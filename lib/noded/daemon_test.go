@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ type hub struct {
 	mu    sync.Mutex
 	ports map[int][]*memPort // link index -> ports
 	cut   map[string]bool    // "link/mac" frames to or from this port are dropped
+	txCut map[string]bool    // "link/mac" frames from this port are dropped
 }
 
 type memPort struct {
@@ -31,6 +33,7 @@ type memPort struct {
 	in     chan []byte
 	closed chan struct{}
 	once   sync.Once
+	sent   atomic.Int64 // frames written, delivered or not
 }
 
 func (h *hub) port(link int, mac net.HardwareAddr) *memPort {
@@ -53,9 +56,10 @@ func (p *memPort) WriteTo(b []byte, dst net.HardwareAddr) error {
 		return net.ErrClosed
 	default:
 	}
+	p.sent.Add(1)
 	p.h.mu.Lock()
 	defer p.h.mu.Unlock()
-	if p.h.cut[fmt.Sprintf("%d/%s", p.link, p.mac)] {
+	if k := fmt.Sprintf("%d/%s", p.link, p.mac); p.h.cut[k] || p.h.txCut[k] {
 		return nil
 	}
 	for _, q := range p.h.ports[p.link] {
@@ -177,7 +181,7 @@ func agreeOn(t *testing.T, nodes []*testNode, want string) {
 // startCluster starts n daemons on one hub and waits for their first view.
 func startCluster(t *testing.T, n int) (*hub, *config.Cluster, []*testNode) {
 	t.Helper()
-	h := &hub{ports: map[int][]*memPort{}, cut: map[string]bool{}}
+	h := &hub{ports: map[int][]*memPort{}, cut: map[string]bool{}, txCut: map[string]bool{}}
 	c := testConfig(t, n)
 	var ns []*testNode
 	var want []string
@@ -219,8 +223,73 @@ func TestOneLinkCutChangesNoView(t *testing.T) {
 	})
 }
 
+// counter reads one of a daemon's frame counters on its loop.
+func (n *testNode) counter(name string) uint64 {
+	var v uint64
+	n.d.call(func() { v = n.d.counters[name] })
+	return v
+}
+
+// While both links work each heartbeat goes on one link; a link that fails
+// in one direction only makes its sender use every link again, because
+// the receivers ask, and no view changes throughout.
+func TestHeartbeatsAlternateAndOneWayLossIsAnswered(t *testing.T) {
+	h, c, ns := startCluster(t, 3)
+	n1 := ns[0]
+	time.Sleep(500 * time.Millisecond) // every link up everywhere
+	seq := n1.d.snapshot().View.Seq
+
+	one, all := n1.counter("heartbeats_one_link"), n1.counter("heartbeats_all_links")
+	s0, s1 := n1.ports[0].sent.Load(), n1.ports[1].sent.Load()
+	time.Sleep(time.Second)
+	dOne, dAll := n1.counter("heartbeats_one_link")-one, n1.counter("heartbeats_all_links")-all
+	d0, d1 := uint64(n1.ports[0].sent.Load()-s0), uint64(n1.ports[1].sent.Load()-s1)
+	if dOne < 15 || dAll != 0 {
+		t.Fatalf("steady state, 1 s: %d heartbeats on one link and %d on all, want about 33 and 0", dOne, dAll)
+	}
+	// Raft and other frames still go on both links; heartbeats on both
+	// would make the total twice dOne.
+	if d0 < dOne/3 || d1 < dOne/3 || d0+d1 > dOne*13/10+20 {
+		t.Fatalf("steady state, 1 s: %d and %d frames on the links for %d heartbeats: not alternating", d0, d1, dOne)
+	}
+
+	// Node 2's hb0 stops transmitting; it still receives on hb0, so only
+	// its peers can tell.
+	n2 := ns[1]
+	h.mu.Lock()
+	h.txCut[fmt.Sprintf("0/%s", c.Node(2).Links[0].MAC)] = true
+	h.mu.Unlock()
+	eventually(t, "node 1 sees node 2's hb0 down", func() (bool, string) {
+		st := n1.d.snapshot().Nodes[1].Links[0].State
+		return st == "down", "hb0 of node 2 is " + st
+	})
+	all2 := n2.counter("heartbeats_all_links")
+	time.Sleep(time.Second)
+	if got := n2.counter("heartbeats_all_links") - all2; got < 15 {
+		t.Errorf("node 2 sent %d heartbeats on every link in the second after its peers lost it on hb0, want about 33", got)
+	}
+	if st := n2.d.snapshot().Nodes[0].Links[0].State; st != "up" {
+		t.Errorf("node 2 sees node 1's hb0 %s; only node 2's sending side was cut", st)
+	}
+
+	h.mu.Lock()
+	h.txCut[fmt.Sprintf("0/%s", c.Node(2).Links[0].MAC)] = false
+	h.mu.Unlock()
+	eventually(t, "node 2 alternates again", func() (bool, string) {
+		a := n2.counter("heartbeats_all_links")
+		time.Sleep(300 * time.Millisecond)
+		b := n2.counter("heartbeats_all_links")
+		return a == b, fmt.Sprintf("%d heartbeats on every link in 300 ms", b-a)
+	})
+	for _, n := range ns {
+		if s := n.d.snapshot(); s.View.Seq != seq || members(s) != "[1 2 3]" {
+			t.Errorf("node %s: view %d %s, want %d [1 2 3] unchanged", s.LocalName, s.View.Seq, members(s), seq)
+		}
+	}
+}
+
 func TestGarbageFramesAreCountedNotFatal(t *testing.T) {
-	h := &hub{ports: map[int][]*memPort{}, cut: map[string]bool{}}
+	h := &hub{ports: map[int][]*memPort{}, cut: map[string]bool{}, txCut: map[string]bool{}}
 	c := testConfig(t, 2)
 	a := startNode(t, h, c, "n1", t.TempDir())
 	b := startNode(t, h, c, "n2", t.TempDir())
@@ -378,29 +447,5 @@ func TestQueueFullIsNamed(t *testing.T) {
 	}
 	if e := toDBusError(d.groupOp(func() error { return d.core.Broadcast("", make([]byte, 5000)) })); e == nil || e.Name != nodebus.ErrInvalidArgs {
 		t.Fatalf("an oversized payload: %v, want %s", e, nodebus.ErrInvalidArgs)
-	}
-}
-
-func TestUntilTick(t *testing.T) {
-	const tick = 30 * time.Millisecond
-	at := func(ms, us int64) time.Time { return time.UnixMicro(1_699_999_999_980_000 + ms*1000 + us) }
-	tests := []struct {
-		now  time.Time
-		want time.Duration
-	}{
-		{at(0, 0), 30 * time.Millisecond},                      // exactly on a boundary: the next one
-		{at(0, 50), 30*time.Millisecond - 50*time.Microsecond}, // fired a little late
-		{at(10, 0), 20 * time.Millisecond},
-		{at(25, 0), 35 * time.Millisecond},                  // 5 ms to go is too soon: the one after
-		{at(0, -1), 30*time.Millisecond + time.Microsecond}, // clock stepped back 1 µs
-		{time.UnixMicro(-5), 30*time.Millisecond + 5*time.Microsecond},
-	}
-	for _, tt := range tests {
-		if got := untilTick(tt.now, tick); got != tt.want {
-			t.Errorf("untilTick(%d µs) = %v, want %v", tt.now.UnixMicro(), got, tt.want)
-		}
-		if next := tt.now.Add(untilTick(tt.now, tick)); next.UnixNano()%int64(tick) != 0 {
-			t.Errorf("untilTick(%d µs) does not end on a boundary: %d µs", tt.now.UnixMicro(), next.UnixMicro())
-		}
 	}
 }

@@ -1,0 +1,86 @@
+package ticker
+
+import (
+	"sort"
+	"testing"
+	"time"
+)
+
+func TestUntil(t *testing.T) {
+	const period = 30 * time.Millisecond
+	// base is a multiple of 30 ms.
+	at := func(ms, us int64) time.Time { return time.UnixMicro(1_699_999_999_980_000 + ms*1000 + us) }
+	tests := []struct {
+		name string
+		now  time.Time
+		want time.Duration
+	}{
+		{"on a boundary: the next", at(0, 0), 30 * time.Millisecond},
+		{"a little late", at(0, 50), 30*time.Millisecond - 50*time.Microsecond},
+		{"mid-period", at(10, 0), 20 * time.Millisecond},
+		{"5 ms to go is too soon: the one after", at(25, 0), 35 * time.Millisecond},
+		{"clock stepped back 1 µs", at(0, -1), 30*time.Millisecond + time.Microsecond},
+		{"before 1970", time.UnixMicro(-5), 30*time.Millisecond + 5*time.Microsecond},
+	}
+	for _, tt := range tests {
+		got := Until(tt.now, period)
+		if got != tt.want {
+			t.Errorf("%s: Until = %v, want %v", tt.name, got, tt.want)
+		}
+		if next := tt.now.Add(got); next.UnixNano()%int64(period) != 0 {
+			t.Errorf("%s: Until ends off a boundary, at %d µs", tt.name, next.UnixMicro())
+		}
+	}
+}
+
+func TestNewBadPeriod(t *testing.T) {
+	for _, p := range []time.Duration{0, -time.Second} {
+		if _, err := New(p); err == nil {
+			t.Errorf("New(%v) succeeded", p)
+		}
+	}
+}
+
+// Ticks come, on the boundaries: a scheduler can make one late, not early,
+// so most must be within a small part of the period after a boundary.
+func TestTicksOnBoundaries(t *testing.T) {
+	const period = 100 * time.Millisecond
+	tk, err := New(period)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tk.Stop()
+	var late []time.Duration
+	timeout := time.After(10 * time.Second)
+	for len(late) < 9 {
+		select {
+		case now := <-tk.C:
+			late = append(late, time.Duration(now.UnixNano()%int64(period)))
+		case <-timeout:
+			t.Fatalf("%d ticks in 10 s at a period of %v", len(late), period)
+		}
+	}
+	sort.Slice(late, func(i, j int) bool { return late[i] < late[j] })
+	if med := late[len(late)/2]; med > period/4 {
+		t.Errorf("median tick %v after its boundary, want on it (all: %v)", med, late)
+	}
+}
+
+func TestStop(t *testing.T) {
+	tk, err := New(10 * time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-tk.C
+	tk.Stop()
+	tk.Stop() // twice is fine
+	select {  // at most one tick was already buffered
+	case <-tk.C:
+	default:
+	}
+	select {
+	case <-tk.C:
+		t.Fatal("a tick after Stop")
+	case <-time.After(50 * time.Millisecond):
+	}
+}
