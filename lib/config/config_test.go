@@ -424,3 +424,63 @@ func TestJSONNames(t *testing.T) {
 		}
 	}
 }
+
+func TestSetQuorum(t *testing.T) {
+	tests := []struct {
+		name, conf, key, value string
+		want                   func(q Quorum) bool // nil: an error containing err
+		err                    string
+	}{
+		{"two_node off", twoNode, "two_node", "no", func(q Quorum) bool { return !q.TwoNode && q.WaitForAll }, ""},
+		{"expected votes", base, "expected_votes", "5", func(q Quorum) bool { return q.ExpectedVotes == 5 }, ""},
+		{"tie breaker by number", base, "tie_breaker", " 2 ", func(q Quorum) bool { return q.TieBreaker == "2" }, ""},
+		{"tie breaker none", base, "tie_breaker", "none", func(q Quorum) bool { return q.TieBreaker == "" }, ""},
+		{"last man standing", base, "last_man_standing", "on", func(q Quorum) bool { return q.LastManStanding }, ""},
+		{"window", base, "last_man_standing_window", "20s", func(q Quorum) bool { return q.LMSWindow == 20*time.Second }, ""},
+		{"two_node on brings wait_for_all", strings.Replace(twoNode, "two_node = yes", "two_node = no\nwait_for_all = no", 1),
+			"two_node", "yes", func(q Quorum) bool { return q.TwoNode && q.WaitForAll }, ""},
+		{"two_node on three nodes", base, "two_node", "yes", nil, "config: [quorum]: two_node: needs exactly 2 nodes, found 3"},
+		{"minority expected votes", base, "expected_votes", "2", nil, "expected_votes: 2 is less than the 3 votes"},
+		{"tie breaker of no node", base, "tie_breaker", "9", nil, "tie_breaker: no node has number 9"},
+		{"not a boolean", base, "wait_for_all", "maybe", nil, `config: [quorum]: wait_for_all: "maybe" is not yes or no`},
+		{"unknown key", base, "two_nodes", "yes", nil, `unknown key "two_nodes" (did you mean "two_node"?)`},
+		{"window too short", base, "last_man_standing_window", "1ms", nil, "last_man_standing_window: 1ms is out of range"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := mustParse(t, tt.conf)
+			before := c.Quorum
+			err := c.SetQuorum(tt.key, tt.value)
+			if tt.want == nil {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("SetQuorum(%s, %q) = %v, want an error with %q", tt.key, tt.value, err, tt.err)
+				}
+				if c.Quorum != before {
+					t.Errorf("a rejected change changed the quorum settings: %+v, was %+v", c.Quorum, before)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("SetQuorum(%s, %q): %v", tt.key, tt.value, err)
+			}
+			if !tt.want(c.Quorum) {
+				t.Errorf("SetQuorum(%s, %q): settings %+v", tt.key, tt.value, c.Quorum)
+			}
+		})
+	}
+}
+
+func TestIsQuorumError(t *testing.T) {
+	c := mustParse(t, twoNode)
+	_, err := NewNode(c, "c", 3, 1, []string{"eth1 02:00:00:00:00:03"}, nil)
+	if err == nil || !IsQuorumError(err) {
+		t.Errorf("a third node in two_node mode: %v, want a quorum error", err)
+	}
+	_, err = NewNode(c, "b", 3, 1, []string{"eth1 02:00:00:00:00:03"}, nil)
+	if err == nil || IsQuorumError(err) {
+		t.Errorf("a duplicate name: %v, want an error that is not about quorum", err)
+	}
+	if IsQuorumError(nil) {
+		t.Error("IsQuorumError(nil)")
+	}
+}

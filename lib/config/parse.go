@@ -471,3 +471,26 @@ func distance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// SetQuorum changes one [quorum] setting of c, written as in cluster.conf
+// (two_node, yes), and checks the result. Turning two_node
+// on also turns wait_for_all on, as it does in the file; either may be
+// set afterwards. On error c is unchanged.
+//
+// Only the quorum rules are checked (see ValidateQuorum), so a store that
+// keeps a partial configuration can use it.
+func (c *Cluster) SetQuorum(key, value string) error {
+	p := &parser{file: "config", c: *c, sec: "quorum"}
+	p.c.Quorum = c.Quorum
+	if err := p.setQuorum(key, strings.TrimSpace(value)); err != nil {
+		return err
+	}
+	if key == "two_node" && p.c.Quorum.TwoNode && !c.Quorum.TwoNode {
+		p.c.Quorum.WaitForAll = true
+	}
+	if err := p.c.ValidateQuorum(); err != nil {
+		return err
+	}
+	c.Quorum = p.c.Quorum
+	return nil
+}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"net"
@@ -124,6 +125,29 @@ func linkErr(n *Node, i int, format string, a ...any) *fieldError {
 // and key at fault, e.g. `config: [node beta]: votes: must be 1..65535`.
 func (c *Cluster) Validate() error {
 	if e := c.validate(); e != nil {
+		return fmt.Errorf("config: %w", e)
+	}
+	return nil
+}
+
+// IsQuorumError reports whether err is Validate's complaint about a
+// [quorum] setting, which a node change can cause as well as a quorum one.
+func IsQuorumError(err error) bool {
+	var fe *fieldError
+	return errors.As(err, &fe) && fe.sec == "quorum"
+}
+
+// QuorumHint is what to tell an admin whose node change breaks a quorum
+// rule.
+const QuorumHint = "change the quorum settings first (concordctl quorum set)"
+
+// ValidateQuorum checks the [quorum] settings against the nodes, which is
+// all that a change of either can break.
+func (c *Cluster) ValidateQuorum() error {
+	if e := c.validateQuorumTimes(); e != nil {
+		return fmt.Errorf("config: %w", e)
+	}
+	if e := c.validateQuorum(); e != nil {
 		return fmt.Errorf("config: %w", e)
 	}
 	return nil

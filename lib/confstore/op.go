@@ -22,6 +22,7 @@ const (
 	DeleteNode                   // delete node Op.Number; it stops being a voter
 	EditNode                     // replace node Op.Number by Op.Node (same number)
 	SetOption                    // set cluster option Op.Key to Op.Value; "" removes it
+	SetQuorum                    // set [quorum] setting Op.Key to Op.Value, written as in cluster.conf
 )
 
 func (k OpKind) String() string {
@@ -34,6 +35,8 @@ func (k OpKind) String() string {
 		return "edit node"
 	case SetOption:
 		return "set option"
+	case SetQuorum:
+		return "set quorum"
 	}
 	return fmt.Sprintf("op kind %d", uint8(k))
 }
@@ -43,8 +46,8 @@ type Op struct {
 	Kind   OpKind
 	Node   config.Node // AddNode, EditNode: the whole new node
 	Number uint16      // DeleteNode, EditNode: the node changed
-	Key    string      // SetOption
-	Value  string      // SetOption; empty removes the option
+	Key    string      // SetOption, SetQuorum
+	Value  string      // SetOption: empty removes the option; SetQuorum
 	ReqID  uint64      // set by Propose; unique in the cluster
 	Origin uint16      // the proposing node, set by Propose
 }
@@ -62,6 +65,8 @@ func (o Op) String() string {
 			return fmt.Sprintf("remove option %s", o.Key)
 		}
 		return fmt.Sprintf("set option %s=%s", o.Key, o.Value)
+	case SetQuorum:
+		return fmt.Sprintf("set quorum %s=%s", o.Key, o.Value)
 	}
 	return o.Kind.String()
 }
@@ -190,10 +195,38 @@ func (s *state) remember(id uint64) {
 // apply validates op against s and, if valid, changes s. It is deterministic:
 // every member computes the same outcome from the same state and op.
 func (s *state) apply(op Op) error {
-	c := &s.Cluster
 	if !s.Sealed {
 		return reject(op, "the cluster configuration is not initialized yet")
 	}
+	if op.Kind == SetQuorum {
+		if err := s.Cluster.SetQuorum(op.Key, op.Value); err != nil {
+			return reject(op, "%v", strings.TrimPrefix(err.Error(), "config: "))
+		}
+		return nil
+	}
+	// Node changes are made on a copy: the quorum settings must still hold
+	// for the new node list, or a two_node cluster would silently gain a
+	// third node that the quorum rules cannot count.
+	next := s.Cluster
+	next.Nodes = slices.Clone(s.Cluster.Nodes)
+	if err := applyTo(&next, op); err != nil {
+		return err
+	}
+	if op.Kind != SetOption {
+		if err := next.ValidateQuorum(); err != nil {
+			msg := strings.TrimPrefix(err.Error(), "config: ")
+			if config.IsQuorumError(err) {
+				msg += "; " + config.QuorumHint
+			}
+			return reject(op, "%s", msg)
+		}
+	}
+	s.Cluster = next
+	return nil
+}
+
+// applyTo makes op's change to c, which may be a copy, if op is valid.
+func applyTo(c *config.Cluster, op Op) error {
 	switch op.Kind {
 	case AddNode:
 		n := op.Node

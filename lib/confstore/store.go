@@ -478,7 +478,7 @@ func (s *Store) Propose(op Op) (reqID uint64, err error) {
 		if op.Number == 0 {
 			return 0, reject(op, "node number 0 is invalid")
 		}
-	case EditNode, SetOption:
+	case EditNode, SetOption, SetQuorum:
 	default:
 		return 0, reject(op, "unknown operation kind %d", uint8(op.Kind))
 	}

@@ -482,6 +482,10 @@ func TestInvalidOps(t *testing.T) {
 		{"bad option name", Op{Kind: SetOption, Key: "a b", Value: "1"}, `option name "a b": character ' ' is not one of`},
 		{"empty option name", Op{Kind: SetOption, Key: "", Value: "1"}, "must have 1..64 characters"},
 		{"control char in value", Op{Kind: SetOption, Key: "k", Value: "a\nb"}, "value has control character"},
+		{"two_node on three nodes", Op{Kind: SetQuorum, Key: "two_node", Value: "yes"}, "set quorum two_node=yes: [quorum]: two_node: needs exactly 2 nodes, found 3"},
+		{"unknown quorum key", Op{Kind: SetQuorum, Key: "votes", Value: "1"}, `[quorum]: unknown key "votes"`},
+		{"bad quorum value", Op{Kind: SetQuorum, Key: "expected_votes", Value: "many"}, `expected_votes: "many" is not a number`},
+		{"tie breaker of a missing node", Op{Kind: SetQuorum, Key: "tie_breaker", Value: "8"}, "tie_breaker: no node has number 8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tn := newNet(t, 3)
@@ -514,6 +518,62 @@ func TestInvalidOps(t *testing.T) {
 			t.Fatalf("deleting the last node: %v", err)
 		}
 	})
+}
+
+// A two_node cluster grows only once two_node is off: the quorum rules
+// are checked against every node change, and can be changed at run time.
+func TestTwoNodeClusterGrows(t *testing.T) {
+	tn := newNet(t, 2)
+	tn.elect(1)
+	err := tn.do(1, Op{Kind: AddNode, Node: testNode(3)})
+	if err == nil || !errors.Is(err, ErrRejected) ||
+		!strings.Contains(err.Error(), "add node 3 (node3): [quorum]: two_node: needs exactly 2 nodes, found 3; change the quorum settings first (concordctl quorum set)") {
+		t.Fatalf("adding a third node in two_node mode: %v", err)
+	}
+	if c := agree(t, tn); len(c.Nodes) != 2 {
+		t.Fatalf("the rejected add changed the nodes: %v", numbers(c))
+	}
+	if err := tn.do(2, Op{Kind: SetQuorum, Key: "two_node", Value: "no"}); err != nil {
+		t.Fatalf("two_node off: %v", err)
+	}
+	if c := agree(t, tn); c.Quorum.TwoNode {
+		t.Fatalf("after two_node=no: %+v", c.Quorum)
+	}
+	if err := tn.open(3).Join(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tn.do(1, Op{Kind: AddNode, Node: testNode(3)}); err != nil {
+		t.Fatalf("add node 3 after two_node=no: %v", err)
+	}
+	tn.tick(5)
+	if c := agree(t, tn); !slices.Equal(numbers(c), []uint16{1, 2, 3}) || c.Quorum.TwoNode {
+		t.Fatalf("nodes %v, quorum %+v", numbers(c), c.Quorum)
+	}
+	// Back to two nodes: two_node can be turned on again, and then the
+	// tie breaker cannot name a node that is gone.
+	if err := tn.do(1, Op{Kind: SetQuorum, Key: "tie_breaker", Value: "3"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tn.do(1, Op{Kind: DeleteNode, Number: 3}); err == nil || !strings.Contains(err.Error(), "tie_breaker: no node has number 3") {
+		t.Fatalf("deleting the tie-breaker node: %v", err)
+	}
+	for _, op := range []Op{
+		{Kind: SetQuorum, Key: "tie_breaker", Value: "lowest"},
+		{Kind: DeleteNode, Number: 3},
+	} {
+		if err := tn.do(1, op); err != nil {
+			t.Fatalf("%s: %v", op, err)
+		}
+	}
+	tn.tick(2)
+	tn.crash(3) // the daemon of a deleted node stops
+	if err := tn.do(1, Op{Kind: SetQuorum, Key: "two_node", Value: "yes"}); err != nil {
+		t.Fatalf("two_node on again: %v", err)
+	}
+	tn.tick(5)
+	if c := agree(t, tn); !c.Quorum.TwoNode || !c.Quorum.WaitForAll || len(c.Nodes) != 2 {
+		t.Fatalf("back to two nodes: %v, quorum %+v, want two_node and with it wait_for_all", numbers(c), c.Quorum)
+	}
 }
 
 func (tn *testNet) lastReq(id uint16) uint64 {

@@ -25,6 +25,7 @@ type API interface {
 	DeleteNode(name string) error
 	EditNode(name string, changes map[string]any) error
 	SetOption(key, value string) error
+	SetQuorum(key, value string) error
 }
 
 // Env is where a command runs.
@@ -56,6 +57,9 @@ Commands:
                                   print 1-1 messages to this node: "SEQ SENDER PAYLOAD"
   config show                     the replicated configuration, in cluster.conf syntax
   config set KEY VALUE            set a free-form cluster option ([options]); an empty VALUE removes it
+  quorum set KEY VALUE            change a [quorum] setting on every node, e.g. two_node no
+                                  (expected_votes, two_node, wait_for_all, last_man_standing,
+                                  last_man_standing_window, tie_breaker; see concord.conf(5))
   keygen [--file PATH] [--force]  make the cluster key (default /etc/concord/authkey)
   version
 
@@ -124,6 +128,19 @@ func run(args []string, env Env) error {
 		return groupCmd(rest[1:], env)
 	case "message":
 		return messageCmd(rest[1:], env)
+	case "quorum":
+		if len(rest) != 4 || rest[1] != "set" {
+			return usageError{"usage: concordctl quorum set KEY VALUE"}
+		}
+		api, err := env.Dial()
+		if err != nil {
+			return err
+		}
+		if err := api.SetQuorum(rest[2], rest[3]); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "set quorum %s = %s\n", rest[2], rest[3])
+		return nil
 	case "config":
 		if len(rest) == 4 && rest[1] == "set" {
 			api, err := env.Dial()
@@ -477,6 +494,10 @@ func (b *busAPI) DeleteNode(name string) error {
 
 func (b *busAPI) SetOption(key, value string) error {
 	return b.callErr(b.obj.Call(nodebus.ManagerIface+".SetOption", 0, key, value).Err)
+}
+
+func (b *busAPI) SetQuorum(key, value string) error {
+	return b.callErr(b.obj.Call(nodebus.ManagerIface+".SetQuorum", 0, key, value).Err)
 }
 
 func (b *busAPI) EditNode(name string, changes map[string]any) error {

@@ -45,6 +45,12 @@ func (s *stub) SetOption(key, value string) error {
 	}
 	return s.err
 }
+func (s *stub) SetQuorum(key, value string) error {
+	if key == "two_node" && value == "yes" {
+		return errors.New("config: [quorum]: two_node: needs exactly 2 nodes, found 3")
+	}
+	return s.err
+}
 func (s *stub) EditNode(name string, changes map[string]any) error {
 	if s.edits == nil {
 		s.edits = map[string]map[string]any{}
@@ -92,6 +98,9 @@ func TestCommandsOutput(t *testing.T) {
 		{"config-set", []string{"config", "set", "site", "paris"}, 0},
 		{"config-set-badkey", []string{"config", "set", "bad key", "x"}, 1},
 		{"config-set-noval", []string{"config", "set", "site"}, 2},
+		{"quorum-set", []string{"quorum", "set", "two_node", "no"}, 0},
+		{"quorum-set-invalid", []string{"quorum", "set", "two_node", "yes"}, 1},
+		{"quorum-set-noval", []string{"quorum", "set", "two_node"}, 2},
 		{"group-noargs", []string{"group", "join"}, 2},
 		{"group-badverb", []string{"group", "shout", "g"}, 2},
 		{"message-send-noargs", []string{"message", "send", "node2"}, 2},

@@ -384,6 +384,13 @@ func (m *manager) SetOption(sender dbus.Sender, key, value string) *dbus.Error {
 	return toDBusError(m.b.d.setOption(key, value))
 }
 
+func (m *manager) SetQuorum(sender dbus.Sender, key, value string) *dbus.Error {
+	if err := m.b.requireRoot(sender); err != nil {
+		return err
+	}
+	return toDBusError(m.b.d.setQuorumOption(key, value))
+}
+
 func (m *manager) JoinGroup(sender dbus.Sender, group string) *dbus.Error {
 	if err := m.b.requireRoot(sender); err != nil {
 		return err

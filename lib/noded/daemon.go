@@ -937,6 +937,9 @@ func (d *Daemon) groupOp(fn func() error) error {
 
 func (d *Daemon) addNode(name string, number uint16, votes uint32, links []string, attrs map[string]string) (uint16, error) {
 	n, err := config.NewNode(d.cfgSnapshot(), name, number, votes, links, attrs)
+	if config.IsQuorumError(err) {
+		return 0, errorf(nodebus.ErrInvalidArgs, "%v; %s", err, config.QuorumHint)
+	}
 	if err != nil {
 		return 0, errorf(nodebus.ErrInvalidArgs, "%v", err)
 	}
@@ -973,6 +976,18 @@ func (d *Daemon) setOption(key, value string) error {
 		return errorf(nodebus.ErrInvalidArgs, "%v", err)
 	}
 	return d.propose(confstore.Op{Kind: confstore.SetOption, Key: key, Value: value})
+}
+
+// setQuorumOption changes one [quorum] setting. It is checked here first, so a
+// typo is InvalidArgs at once; the store checks it again when it applies
+// it, against the node list of that moment, and the quorum tracker takes
+// it on every node (applyConfig).
+func (d *Daemon) setQuorumOption(key, value string) error {
+	c := *d.cfgSnapshot() // SetQuorum changes c.Quorum; the loop's copy stays
+	if err := c.SetQuorum(key, value); err != nil {
+		return errorf(nodebus.ErrInvalidArgs, "%v", err)
+	}
+	return d.propose(confstore.Op{Kind: confstore.SetQuorum, Key: key, Value: value})
 }
 
 func (d *Daemon) editNode(name string, changes map[string]any) error {

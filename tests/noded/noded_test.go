@@ -622,6 +622,69 @@ func TestTwoNodeMode(t *testing.T) {
 	mustQuorate(t, ctx, c, 2, true)
 }
 
+// A two_node cluster grows to three: concordctl refuses the third node
+// while two_node is on and says what to change; after `quorum set
+// two_node no` the node is added, joins, and quorum counts its vote.
+func TestTwoNodeClusterGrowsToThree(t *testing.T) {
+	c, ctx := boot(t, concordtest.Options{Nodes: 3, ConfNodes: 2, Quorum: "two_node = yes"})
+	mustView(t, ctx, c, []int{1, 2}, ids(1, 2))
+	n3 := c.Node(3)
+	add := []string{"concordctl", "node", "add", "node3", "--number", "3"}
+	for l, mac := range n3.MACs {
+		add = append(add, "--link", fmt.Sprintf("hb%d %s", l, mac))
+	}
+	_, err := c.Exec(ctx, 1, add...)
+	if err == nil || !strings.Contains(err.Error(), "two_node: needs exactly 2 nodes, found 3") ||
+		!strings.Contains(err.Error(), "concordctl quorum set") {
+		t.Fatalf("adding a third node in two_node mode: %v", err)
+	}
+	if _, err := c.Exec(ctx, 2, "concordctl", "quorum", "set", "two_node", "maybe"); err == nil ||
+		!strings.Contains(err.Error(), `two_node: "maybe" is not yes or no`) {
+		t.Fatalf("a bad value: %v", err)
+	}
+	if _, err := c.Exec(ctx, 2, "concordctl", "quorum", "set", "two_node", "no"); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{1, 2} {
+		err := cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
+			conf, err := c.Exec(ctx, i, "concordctl", "config", "show")
+			return err == nil && strings.Contains(conf, "two_node = no"), fmt.Sprintf("node%d: %v\n%s", i, err, conf)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := mustQuorate(t, ctx, c, i, true); s.Quorum.Quorum != 2 {
+			t.Errorf("node%d without two_node: quorum %d of %d votes, want 2", i, s.Quorum.Quorum, s.Quorum.ExpectedVotes)
+		}
+	}
+	if _, err := c.Exec(ctx, 1, add...); err != nil {
+		t.Fatal(err)
+	}
+	conf, err := c.Exec(ctx, 1, "concordctl", "config", "show")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Configure(3, conf); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartDaemon(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	mustView(t, ctx, c, []int{1, 2, 3}, ids(1, 2, 3))
+	for _, i := range []int{1, 2, 3} {
+		if s := mustQuorate(t, ctx, c, i, true); s.Quorum.ExpectedVotes != 3 || s.Quorum.Quorum != 2 {
+			t.Errorf("node%d with three nodes: %+v, want 3 expected votes and a quorum of 2", i, s.Quorum)
+		}
+	}
+	// Now a majority decides: one node alone is not quorate.
+	if err := c.Isolate(3); err != nil {
+		t.Fatal(err)
+	}
+	mustView(t, ctx, c, []int{1, 2}, ids(1, 2))
+	mustQuorate(t, ctx, c, 1, true)
+	mustQuorate(t, ctx, c, 3, false)
+}
+
 func payloads(out string) []string {
 	var ps []string
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
