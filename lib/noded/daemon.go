@@ -2,6 +2,7 @@ package noded
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,6 +48,7 @@ const (
 	kindConfig         = 2 // always fragmented (see frag.go)
 	kindProbe          = 3
 	kindMembershipFrag = 4 // a membership message too large for one frame
+	kindNotMember      = 5 // to a node that sends but is not in the configuration (see tellNotMember)
 )
 
 // The store ticks at its own pace: raft works at human speed. Probes (does
@@ -60,6 +62,7 @@ const (
 
 type rxFrame struct {
 	link uint8
+	src  net.HardwareAddr
 	data []byte
 }
 
@@ -97,10 +100,12 @@ type Daemon struct {
 	lastNotif string
 	dirty     bool // status changed since the last refresh
 
-	seqs    chan uint64 // newest view seq to persist
-	fragID  uint32
-	reasm   map[reasmKey]*reassembly
-	deleted bool // this node was deleted from the configuration: leave and stop
+	seqs     chan uint64 // newest view seq to persist
+	fragID   uint32
+	reasm    map[reasmKey]*reassembly
+	deleted  bool              // this node was deleted from the configuration: leave and stop
+	cfgIndex uint64            // the store's applied index behind cfg; 0: not from the store yet
+	told     map[uint16]uint64 // tick at which a node not in the configuration was last told so
 
 	// Heartbeat alternation (see sendHeartbeat).
 	hbLink        int    // link of the last heartbeat sent on one link
@@ -198,6 +203,7 @@ func NewWith(opts Options, fc *config.Cluster, key []byte, ports []Port) (*Daemo
 		// has an empty one: keep the file's until it arrives.
 		if sc := st.Cluster(); len(sc.Nodes) > 0 {
 			d.cfg = sc
+			d.cfgIndex = st.Status().Applied
 			if n := d.cfg.Node(self.Number); n != nil {
 				d.self = *n
 			}
@@ -356,7 +362,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 func (d *Daemon) readLink(idx uint8, c Port) {
 	buf := make([]byte, 2048)
 	for {
-		n, _, err := c.ReadFrom(buf)
+		n, src, err := c.ReadFrom(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -368,7 +374,7 @@ func (d *Daemon) readLink(idx uint8, c Port) {
 		b := make([]byte, n)
 		copy(b, buf[:n])
 		select {
-		case d.rx <- rxFrame{link: idx, data: b}:
+		case d.rx <- rxFrame{link: idx, src: src, data: b}:
 		default:
 			// The loop is behind; dropping here is what a full NIC ring does.
 			d.exec(func() { d.counters["dropped_backlog"]++ })
@@ -410,6 +416,9 @@ func (d *Daemon) receive(f rxFrame) {
 	}
 	if !d.knownPeer(h.Sender) {
 		d.counters["dropped_unknown_node"]++
+		if h.Sender != d.self.Number {
+			d.tellNotMember(h.Sender, f)
+		}
 		return
 	}
 	d.health.Heard(h.Sender, f.link, d.tick)
@@ -434,6 +443,8 @@ func (d *Daemon) receive(f rxFrame) {
 		if !d.store.step(h.Sender, whole) {
 			d.counters["dropped_backlog"]++
 		}
+	case kindNotMember:
+		d.notMember(h.Sender, payload)
 	case kindProbe:
 		switch {
 		case len(payload) == 0:
@@ -571,6 +582,66 @@ func (d *Daemon) probe(to uint16) {
 	d.sendFrame(kindProbe, to, []byte{init})
 }
 
+// A node deleted from the configuration is told by Raft only if the
+// deletion reaches it, which Raft does not promise for a removed voter. So
+// a node that hears an authentic frame from a node it does not know tells
+// that node, at most once a second, with the index of its configuration.
+// The receiver leaves, as it would on applying its own deletion, only if
+// that index is newer than its own: configurations are totally ordered by
+// index, so a newer one without it means it was deleted. A node just
+// added, told by a peer that has not applied the addition yet, holds the
+// newer configuration itself and stays; a node with no configuration
+// from the store yet (index 0) cannot compare and stays too.
+func (d *Daemon) tellNotMember(node uint16, f rxFrame) {
+	if d.cfgIndex == 0 || len(f.src) != 6 || int(f.link) >= len(d.ports) {
+		return
+	}
+	if last, ok := d.told[node]; ok && d.tick-last < d.ticks(time.Second) {
+		return
+	}
+	if d.told == nil {
+		d.told = map[uint16]uint64{}
+	}
+	d.told[node] = d.tick
+	var p [10]byte
+	binary.BigEndian.PutUint16(p[0:], node)
+	binary.BigEndian.PutUint64(p[2:], d.cfgIndex)
+	fr, _, err := d.sealer.Seal(nil, kindNotMember, p[:])
+	if err != nil {
+		return
+	}
+	frame.SetLink(fr, f.link)
+	if err := d.ports[f.link].WriteTo(fr, f.src); err != nil {
+		d.counters["send_errors"]++
+		return
+	}
+	d.counters["sent"]++
+	d.counters["told_not_member"]++
+	d.log.Info(fmt.Sprintf("node %d is not in the cluster configuration but sends frames; told it so", node),
+		"node", node, "reason", "not in configuration", "config_index", d.cfgIndex)
+}
+
+// notMember handles a peer's word that this node is not in its
+// configuration (see tellNotMember).
+func (d *Daemon) notMember(from uint16, p []byte) {
+	if len(p) != 10 {
+		d.counters["dropped_malformed"]++
+		return
+	}
+	node, idx := binary.BigEndian.Uint16(p), binary.BigEndian.Uint64(p[2:])
+	if node != d.self.Number || d.deleted {
+		return
+	}
+	if d.cfgIndex == 0 || idx <= d.cfgIndex {
+		d.log.Debug("a peer says this node is not in its configuration, which is not newer than ours",
+			"node", from, "config_index", idx, "ours", d.cfgIndex)
+		return
+	}
+	d.log.Warn(fmt.Sprintf("node %d says this node was deleted from the cluster configuration (its index %d, ours %d); stopping", from, idx, d.cfgIndex),
+		"node", from, "reason", "deleted from the configuration", "config_index", idx)
+	d.deleted = true
+}
+
 // process drains the core and the store after every event.
 func (d *Daemon) process() {
 	if d.core.HasReady() {
@@ -624,6 +695,9 @@ func (d *Daemon) storeEvent(ev storeEvent) {
 				d.bus.emit("ConfigChanged", ev.index, r.Op.String())
 			}
 		}
+	}
+	if ev.index > d.cfgIndex {
+		d.cfgIndex = ev.index
 	}
 	if ev.cluster != nil {
 		d.applyConfig(ev.cluster)

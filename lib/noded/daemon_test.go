@@ -3,6 +3,7 @@ package noded
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"slices"
@@ -26,11 +27,16 @@ type hub struct {
 	txCut map[string]bool    // "link/mac" frames from this port are dropped
 }
 
+type memFrame struct {
+	b   []byte
+	src net.HardwareAddr
+}
+
 type memPort struct {
 	h      *hub
 	link   int
 	mac    net.HardwareAddr
-	in     chan []byte
+	in     chan memFrame
 	closed chan struct{}
 	once   sync.Once
 	sent   atomic.Int64 // frames written, delivered or not
@@ -39,7 +45,7 @@ type memPort struct {
 func (h *hub) port(link int, mac net.HardwareAddr) *memPort {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	p := &memPort{h: h, link: link, mac: mac, in: make(chan []byte, 4096), closed: make(chan struct{})}
+	p := &memPort{h: h, link: link, mac: mac, in: make(chan memFrame, 4096), closed: make(chan struct{})}
 	h.ports[link] = append(h.ports[link], p)
 	return p
 }
@@ -71,7 +77,7 @@ func (p *memPort) WriteTo(b []byte, dst net.HardwareAddr) error {
 		}
 		select {
 		case <-q.closed:
-		case q.in <- append([]byte(nil), b...):
+		case q.in <- memFrame{append([]byte(nil), b...), p.mac}:
 		default:
 		}
 	}
@@ -81,7 +87,7 @@ func (p *memPort) WriteTo(b []byte, dst net.HardwareAddr) error {
 func (p *memPort) ReadFrom(b []byte) (int, net.HardwareAddr, error) {
 	select {
 	case f := <-p.in:
-		return copy(b, f), nil, nil
+		return copy(b, f.b), f.src, nil
 	case <-p.closed:
 		return 0, nil, net.ErrClosed
 	}
@@ -285,6 +291,73 @@ func TestHeartbeatsAlternateAndOneWayLossIsAnswered(t *testing.T) {
 		if s := n.d.snapshot(); s.View.Seq != seq || members(s) != "[1 2 3]" {
 			t.Errorf("node %s: view %d %s, want %d [1 2 3] unchanged", s.LocalName, s.View.Seq, members(s), seq)
 		}
+	}
+}
+
+// A node deleted while it was cut off never gets the deletion from Raft;
+// once it is heard again, its peers tell it, and it leaves and stops.
+func TestDeletedNodeIsTold(t *testing.T) {
+	h, c, ns := startCluster(t, 3)
+	for l := range 2 {
+		h.setCut(l, c.Node(3).Links[l].MAC, true)
+	}
+	agreeOn(t, ns[:2], "[1 2]")
+	if err := ns[0].d.deleteNode("n3"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "node 3 gone from node 2's configuration", func() (bool, string) {
+		n := len(ns[1].d.cfgSnapshot().Nodes)
+		return n == 2, fmt.Sprintf("%d nodes", n)
+	})
+	select {
+	case err := <-ns[2].done:
+		t.Fatalf("node 3 stopped while cut off: %v", err)
+	default:
+	}
+	for l := range 2 {
+		h.setCut(l, c.Node(3).Links[l].MAC, false)
+	}
+	select {
+	case err := <-ns[2].done:
+		if err != nil {
+			t.Fatalf("node 3 stopped with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("node 3 still runs 10 s after it was heard again")
+	}
+	if told := ns[0].counter("told_not_member") + ns[1].counter("told_not_member"); told == 0 {
+		t.Error("node 3 stopped, but nobody told it it was deleted")
+	}
+	agreeOn(t, ns[:2], "[1 2]")
+}
+
+// A peer that lags behind tells a node just added that it is unknown; the
+// new node holds the newer configuration and stays.
+func TestNotMemberFromAnOlderConfigurationIsIgnored(t *testing.T) {
+	_, _, ns := startCluster(t, 3)
+	n3 := ns[2]
+	var idx uint64
+	eventually(t, "node 3 has a replicated configuration", func() (bool, string) {
+		n3.d.call(func() { idx = n3.d.cfgIndex })
+		return idx > 0, "configuration index 0"
+	})
+	for _, tc := range []struct {
+		node  uint16
+		index uint64
+	}{{3, idx}, {3, idx - 1}, {2, idx + 100}} {
+		var p [10]byte
+		binary.BigEndian.PutUint16(p[:], tc.node)
+		binary.BigEndian.PutUint64(p[2:], tc.index)
+		n3.d.call(func() { n3.d.notMember(1, p[:]) })
+	}
+	n3.d.call(func() { n3.d.notMember(1, []byte{0, 3}) })
+	var deleted bool
+	n3.d.call(func() { deleted = n3.d.deleted })
+	if deleted {
+		t.Fatal("node 3 took an older or foreign not-member notice as its deletion")
+	}
+	if got := n3.counter("dropped_malformed"); got != 1 {
+		t.Errorf("dropped_malformed = %d, want 1 for the short notice", got)
 	}
 }
 

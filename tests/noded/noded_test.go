@@ -255,9 +255,18 @@ func TestThreeNodes(t *testing.T) {
 			}
 			return parseCounters(t, out)["dropped_unknown_node"]
 		}
-		// Raft may never tell a removed voter it was removed, so the test
-		// stops it, as the admin would.
-		c.StopDaemon(ctx, 4)
+		// Node 4's daemon stops by itself: from Raft if the deletion
+		// reaches it, else because its peers tell it.
+		err = cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
+			out, _, _ := c.Cluster.Exec(ctx, 4, "systemctl", "is-active", "concord-noded")
+			return strings.TrimSpace(out) == "inactive", "concord-noded on node4 is " + strings.TrimSpace(out)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j, _ := c.Exec(ctx, 4, "journalctl", "-u", "concord-noded", "--no-pager", "-o", "cat"); !strings.Contains(j, "deleted from the cluster configuration") {
+			t.Errorf("node4's log does not say why it stopped:\n%s", j)
+		}
 		// Frames that node 4 would still send, sealed with the right key,
 		// are dropped as from an unknown node.
 		st, err := c.Status(ctx, 1)
