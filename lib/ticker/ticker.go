@@ -8,21 +8,27 @@ import (
 // Ticker sends the time on C at each boundary of its period. Like a
 // time.Ticker it drops ticks for a slow receiver, and a boundary less than
 // a quarter period after the previous tick is skipped, so ticks are never
-// much closer than the period even when the clock steps back.
+// much closer than the period, nor further apart than 1.25 periods, even
+// when the wall clock steps: only the phase is taken from it.
 type Ticker struct {
 	C      <-chan time.Time
 	c      chan time.Time
 	period time.Duration
 	stop   func()
+	now    func() time.Time // the wall clock; tests step it
 }
 
 // New returns a running Ticker; period must be positive.
 func New(period time.Duration) (*Ticker, error) {
+	return newTicker(period, time.Now)
+}
+
+func newTicker(period time.Duration, now func() time.Time) (*Ticker, error) {
 	if period <= 0 {
 		return nil, errPeriod(period)
 	}
 	c := make(chan time.Time, 1)
-	t := &Ticker{C: c, c: c, period: period}
+	t := &Ticker{C: c, c: c, period: period, now: now}
 	if err := t.start(); err != nil {
 		return nil, err
 	}

@@ -13,13 +13,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// start arms a one-shot CLOCK_REALTIME timerfd for each boundary in turn:
-// re-arming with an absolute time keeps ticks on the boundaries whatever
-// the clock does. The fd is non-blocking, so os.NewFile registers it with
-// the runtime's poller, and reads and re-arms are raw system calls, which
-// do not wake the runtime's monitor thread either.
+// start arms a one-shot timerfd for each boundary in turn. The timer is
+// CLOCK_MONOTONIC and relative: only the phase comes from the wall clock,
+// so a clock stepped back an hour delays no tick (an absolute
+// CLOCK_REALTIME timer would wait the hour). The fd is non-blocking, so
+// os.NewFile registers it with the runtime's poller, and reads and re-arms
+// are raw system calls, which do not wake the runtime's monitor thread
+// either.
 func (t *Ticker) start() error {
-	fd, err := unix.TimerfdCreate(unix.CLOCK_REALTIME, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("ticker: timerfd_create: %w", err)
 	}
@@ -30,11 +32,10 @@ func (t *Ticker) start() error {
 		return fmt.Errorf("ticker: %w", err)
 	}
 	arm := func(now time.Time) error {
-		at := now.Add(Until(now, t.period)).UnixNano()
-		spec := unix.ItimerSpec{Value: unix.NsecToTimespec(at)}
+		spec := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(Until(now, t.period)))}
 		var errno syscall.Errno
 		err := rc.Control(func(fd uintptr) {
-			_, _, errno = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, unix.TFD_TIMER_ABSTIME,
+			_, _, errno = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0,
 				uintptr(unsafe.Pointer(&spec)), 0, 0, 0)
 		})
 		if err == nil && errno != 0 {
@@ -42,7 +43,7 @@ func (t *Ticker) start() error {
 		}
 		return err
 	}
-	if err := arm(time.Now()); err != nil {
+	if err := arm(t.now()); err != nil {
 		f.Close()
 		return fmt.Errorf("ticker: %w", err)
 	}
@@ -71,12 +72,12 @@ func (t *Ticker) start() error {
 				return
 			default:
 			}
-			now := time.Now()
+			now := t.now()
 			if err != nil || errno != 0 {
 				// Not expected from a timerfd; fall back on a plain sleep
 				// rather than stop ticking.
 				time.Sleep(Until(now, t.period))
-				now = time.Now()
+				now = t.now()
 			}
 			if err := arm(now); err != nil {
 				time.Sleep(t.period)

@@ -10,7 +10,7 @@ import (
 // start uses a time.Timer re-armed for each boundary.
 func (t *Ticker) start() error {
 	done := make(chan struct{})
-	tm := time.NewTimer(Until(time.Now(), t.period))
+	tm := time.NewTimer(Until(t.now(), t.period))
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -20,7 +20,7 @@ func (t *Ticker) start() error {
 			case <-done:
 				return
 			case <-tm.C:
-				now := time.Now()
+				now := t.now()
 				tm.Reset(Until(now, t.period))
 				t.send(now)
 			}

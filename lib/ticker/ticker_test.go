@@ -2,6 +2,7 @@ package ticker
 
 import (
 	"sort"
+	"sync"
 	"testing"
 	"time"
 )
@@ -82,5 +83,40 @@ func TestStop(t *testing.T) {
 	case <-tk.C:
 		t.Fatal("a tick after Stop")
 	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// A wall clock stepped back an hour (or forward a day) between ticks
+// changes the phase of the next tick, never how long it takes to come.
+func TestClockStepDelaysNothing(t *testing.T) {
+	const period = 50 * time.Millisecond
+	var mu sync.Mutex
+	offset := time.Duration(0)
+	now := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return time.Now().Add(offset)
+	}
+	tk, err := newTicker(period, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tk.Stop()
+	<-tk.C
+	for _, step := range []time.Duration{-time.Hour, 24 * time.Hour, -time.Minute - 7*time.Millisecond} {
+		mu.Lock()
+		offset += step
+		mu.Unlock()
+		start := time.Now()
+		for range 3 {
+			select {
+			case <-tk.C:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("no tick within 5 s after the clock stepped %v", step)
+			}
+		}
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("3 ticks took %v after the clock stepped %v", took, step)
+		}
 	}
 }
