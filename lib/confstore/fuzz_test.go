@@ -62,6 +62,8 @@ func FuzzEntryData(f *testing.F) {
 	f.Add(encodeOp(Op{Kind: DeleteNode, Number: 2}))
 	f.Add(encodeOp(Op{Kind: EditNode, Number: 2, Node: testNode(2)}))
 	f.Add(encodeOp(Op{Kind: SetOption, Key: "k", Value: "v"}))
+	f.Add(encodeOp(Op{Kind: SetQuorum, Key: "expected_votes", Value: "5"}))
+	f.Add(encodeOp(Op{Kind: SetQuorum, Key: "two_node", Value: "yes"}))
 	st := &state{Sealed: true, Cluster: *testCluster(3)}
 	f.Add(append([]byte{tagInit}, st.encode()...))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -76,8 +78,14 @@ func FuzzEntryData(f *testing.F) {
 		s := &state{Sealed: true, Cluster: *testCluster(3)}
 		s.index()
 		before := string(s.encode())
-		if err := s.apply(op); err != nil && string(s.encode()) != before {
+		err = s.apply(op)
+		if err != nil && string(s.encode()) != before {
 			t.Fatalf("rejected %s changed the state", op)
+		}
+		if err == nil {
+			if qerr := s.Cluster.ValidateQuorum(); qerr != nil {
+				t.Fatalf("accepted %s breaks a quorum rule: %v", op, qerr)
+			}
 		}
 		if _, err := decodeState(s.encode()); err != nil {
 			t.Fatalf("state after %s does not decode: %v", op, err)

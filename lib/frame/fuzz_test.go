@@ -13,6 +13,11 @@ func FuzzOpen(f *testing.F) {
 	for i, p := range [][]byte{nil, {1}, []byte("membership"), bytes.Repeat([]byte{0x55}, 300)} {
 		f.Add(mustSeal(f, s, uint8(i%3+1), p))
 	}
+	flagged, _, err := s.SealFlags(nil, KindMembership, FlagAllLinks, []byte("hb"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(flagged)
 	f.Add([]byte("CC"))
 	f.Add(make([]byte, Overhead))
 
@@ -34,7 +39,7 @@ func FuzzOpen(f *testing.F) {
 			t.Fatal(err)
 		}
 		re.seq.Store(h.Seq - 1)
-		want, _, err := re.Seal(nil, h.Kind, payload)
+		want, _, err := re.SealFlags(nil, h.Kind, h.Flags, payload)
 		if err != nil {
 			t.Fatal(err)
 		}
