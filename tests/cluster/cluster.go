@@ -80,7 +80,8 @@ type Cluster struct {
 	nodes   []*Node
 
 	mu     sync.Mutex
-	cuts   map[[2]int]bool // {node, link}
+	cuts   map[[2]int]bool // {node, link}: both directions
+	txCuts map[[2]int]bool // {node, link}: what the node sends only
 	groups [][]int         // current partition, nil when healed
 
 	closeOnce sync.Once
@@ -130,7 +131,7 @@ func New(ctx context.Context, env Env, o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{env: env, tag: newTag(), lower: lower, links: o.Links, cuts: map[[2]int]bool{}}
+	c := &Cluster{env: env, tag: newTag(), lower: lower, links: o.Links, cuts: map[[2]int]bool{}, txCuts: map[[2]int]bool{}}
 	c.Timings.Rootfs = time.Since(start)
 	env.Cleanup(c.Close)
 

@@ -145,6 +145,35 @@ func TestSmoke(t *testing.T) {
 		}
 	})
 
+	t.Run("cut link one way", func(t *testing.T) {
+		if err := c.CutLinkTx(1, 0); err != nil {
+			t.Fatal(err)
+		}
+		r, _ := c.Rules()
+		if !strings.Contains(r, `iifname "`+c.Node(1).HostIfs[0]+`"`) || strings.Contains(r, "oifname") {
+			t.Errorf("rules after CutLinkTx(1, 0) should drop what node1 sends on hb0 only:\n%s", r)
+		}
+		if err := exchange(c, 2, 1, 0, []byte("node1 still hears hb0")); err != nil {
+			t.Errorf("hb0 towards the node whose sending side is cut: %v", err)
+		}
+		before := dropped(r)
+		if err := send(c, 1, 2, 0, []byte("lost")); err != nil {
+			t.Fatal(err)
+		}
+		if err := Eventually(ctx, func() (bool, string) {
+			r, _ := c.Rules()
+			return dropped(r) > before, "what node1 sent on hb0 was not dropped:\n" + r
+		}); err != nil {
+			t.Error(err)
+		}
+		if err := c.RestoreLink(1, 0); err != nil {
+			t.Fatal(err)
+		}
+		if r, _ := c.Rules(); strings.Contains(r, "drop") {
+			t.Errorf("rules after RestoreLink still drop:\n%s", r)
+		}
+	})
+
 	t.Run("partition", func(t *testing.T) {
 		if err := c.Partition([][]int{{1}, {2}}); err != nil {
 			t.Fatal(err)

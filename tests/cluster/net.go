@@ -80,12 +80,24 @@ func (c *Cluster) CutLink(i, l int) error {
 	return c.applyRules()
 }
 
-// RestoreLink undoes CutLink.
+// CutLinkTx drops the frames node i sends on heartbeat link l, and only
+// those: the node still receives on the link, so only its peers can tell
+// (a one-way failure, such as a bad transmit pair).
+func (c *Cluster) CutLinkTx(i, l int) error {
+	c.checkLink(i, l)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.txCuts[[2]int{i, l}] = true
+	return c.applyRules()
+}
+
+// RestoreLink undoes CutLink and CutLinkTx.
 func (c *Cluster) RestoreLink(i, l int) error {
 	c.checkLink(i, l)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.cuts, [2]int{i, l})
+	delete(c.txCuts, [2]int{i, l})
 	return c.applyRules()
 }
 
@@ -125,6 +137,7 @@ func (c *Cluster) Heal() error {
 	defer c.mu.Unlock()
 	c.groups = nil
 	c.cuts = map[[2]int]bool{}
+	c.txCuts = map[[2]int]bool{}
 	return c.applyRules()
 }
 
@@ -155,6 +168,10 @@ func (c *Cluster) applyRules() error {
 				h := c.nodes[i-1].HostIfs[l]
 				fmt.Fprintf(&b, "add rule bridge %s forward iifname %q counter drop comment \"cut node%d hb%d\"\n", c.tag, h, i, l)
 				fmt.Fprintf(&b, "add rule bridge %s forward oifname %q counter drop comment \"cut node%d hb%d\"\n", c.tag, h, i, l)
+			}
+			if c.txCuts[[2]int{i, l}] {
+				h := c.nodes[i-1].HostIfs[l]
+				fmt.Fprintf(&b, "add rule bridge %s forward iifname %q counter drop comment \"tx cut node%d hb%d\"\n", c.tag, h, i, l)
 			}
 		}
 	}

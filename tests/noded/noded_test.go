@@ -146,6 +146,77 @@ func TestThreeNodes(t *testing.T) {
 		}
 	})
 
+	// Heartbeats take turns on the links while all work. A link that
+	// fails in one direction only (node2 cannot send on hb0, but hears on
+	// it) is invisible to node2 itself; its peers' FlagAllLinks makes it
+	// send every heartbeat on both links, and no view changes.
+	t.Run("c2/OneWayLinkLossAnswered", func(t *testing.T) {
+		seq := mustView(t, ctx, c, all, ids(1, 2, 3))
+		counters := func(i int) map[string]uint64 {
+			out, err := c.Exec(ctx, i, "busctl", "--json=short", "get-property", nodebus.BusName, string(nodebus.ManagerPath), nodebus.ManagerIface, "FrameCounters")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return parseCounters(t, out)
+		}
+		// FrameCounters is refreshed once a second, so a count over d
+		// covers at least d-1s of real time.
+		rate := func(i int, name string, d time.Duration) uint64 {
+			a := counters(i)[name]
+			time.Sleep(d)
+			return counters(i)[name] - a
+		}
+		linkState := func(i, node, l int) string {
+			s, err := c.Status(ctx, i)
+			if err != nil {
+				return err.Error()
+			}
+			return s.Nodes[node-1].Links[l].State
+		}
+		err := cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
+			one := rate(2, "heartbeats_one_link", 3*time.Second)
+			return one >= 60, fmt.Sprintf("node2 sent %d heartbeats on one link in 3 s", one)
+		})
+		if err != nil {
+			t.Fatalf("steady state: %v", err)
+		}
+		if n := rate(2, "heartbeats_all_links", 3*time.Second); n != 0 {
+			t.Fatalf("steady state: node2 sent %d heartbeats on every link in 3 s, want none", n)
+		}
+		if err := c.CutLinkTx(2, 0); err != nil {
+			t.Fatal(err)
+		}
+		err = cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
+			st := linkState(1, 2, 0)
+			return st == "down", "node1 sees node2 hb0 " + st
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := linkState(2, 1, 0); st != "up" {
+			t.Errorf("node2 sees node1's hb0 %s; only what node2 sends was cut", st)
+		}
+		if n := rate(2, "heartbeats_all_links", 3*time.Second); n < 60 {
+			t.Errorf("node2 sent %d heartbeats on every link in 3 s after its peers lost it on hb0, want about 100", n)
+		}
+		if got := mustView(t, ctx, c, all, ids(1, 2, 3)); got != seq {
+			t.Fatalf("a one-way link loss changed the view from %d to %d", seq, got)
+		}
+		if err := c.RestoreLink(2, 0); err != nil {
+			t.Fatal(err)
+		}
+		err = cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
+			n := rate(2, "heartbeats_all_links", 2500*time.Millisecond)
+			return linkState(1, 2, 0) == "up" && n == 0, fmt.Sprintf("node2 sent %d heartbeats on every link in 2.5 s", n)
+		})
+		if err != nil {
+			t.Fatalf("after restoring: %v", err)
+		}
+		if got := mustView(t, ctx, c, all, ids(1, 2, 3)); got != seq {
+			t.Fatalf("restoring the link changed the view from %d to %d", seq, got)
+		}
+	})
+
 	t.Run("e/Partition2and1", func(t *testing.T) {
 		if err := c.Partition([][]int{{1, 2}, {3}}); err != nil {
 			t.Fatal(err)
