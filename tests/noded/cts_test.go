@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/concord-ha/concord/tests/cluster"
 	"github.com/concord-ha/concord/tests/concordtest"
 )
 
@@ -116,6 +117,58 @@ func TestReliability(t *testing.T) {
 		r.audit("Heal", [][]int{all})
 	}
 
+	// PartialStart: stop a node before it is fully up; then a node that
+	// dies (SIGKILL) while it joins, which systemd restarts.
+	for k := 0; k < 2; k++ {
+		i := all[rng.IntN(len(all))]
+		if err := c.StopDaemon(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+		r.up[i] = false
+		r.audit(fmt.Sprintf("PartialStart stop node%d", i), [][]int{r.running()})
+		if _, err := c.Systemctl(ctx, i, "start", "--no-block", "concord-noded"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
+		if k == 0 {
+			if err := c.StopDaemon(ctx, i); err != nil {
+				t.Fatal(err)
+			}
+			r.audit(fmt.Sprintf("PartialStart node%d stopped while starting", i), [][]int{r.running()})
+			if err := c.StartDaemon(ctx, i); err != nil {
+				t.Fatal(err)
+			}
+			r.started(i)
+		} else {
+			r.started(i)
+			if _, err := c.Systemctl(ctx, i, "kill", "-s", "KILL", "concord-noded"); err != nil {
+				t.Fatal(err)
+			}
+			r.restarts[i]++
+		}
+		r.audit(fmt.Sprintf("PartialStart node%d back", i), [][]int{all})
+	}
+
+	// ResyncConfig: a node that was down while the configuration changed
+	// catches up when it starts (the audit compares every node's copy).
+	{
+		i := all[rng.IntN(len(all))]
+		if err := c.StopDaemon(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+		r.up[i] = false
+		other := r.running()[0]
+		if _, err := c.Exec(ctx, other, "concordctl", "config", "set", "resync", fmt.Sprint(seed)); err != nil {
+			t.Fatal(err)
+		}
+		r.audit(fmt.Sprintf("ResyncConfig node%d down, option set on node%d", i, other), [][]int{r.running()})
+		if err := c.StartDaemon(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+		r.started(i)
+		r.audit(fmt.Sprintf("ResyncConfig node%d back", i), [][]int{all})
+	}
+
 	// NearQuorumPoint: stop a random 2 or 3 nodes at once, then start
 	// them at once.
 	for k := 0; k < 2; k++ {
@@ -205,21 +258,31 @@ func (r *rel) audit(step string, sets [][]int) {
 			r.t.Fatalf("%s: nodes %v never agreed on a view of themselves: %v", step, live, err)
 		}
 		want := 2*len(live) > r.c.Size() // one vote each, expected 5
-		var conf string
 		for _, i := range live {
 			s := mustQuorate(r.t, r.ctx, r.c, i, want)
 			if s.State != "joined" {
 				r.t.Errorf("%s: node%d is %s", step, i, s.State)
 			}
-			cf, err := r.c.Exec(r.ctx, i, "concordctl", "config", "show")
-			if err != nil {
-				r.t.Fatal(err)
+		}
+		// A node that was away catches up through Raft, a little after
+		// it is back in the view.
+		err := cluster.Eventually(withTimeout(r.ctx, changeTimeout), func() (bool, string) {
+			var first string
+			for _, i := range live {
+				cf, err := r.c.Exec(r.ctx, i, "concordctl", "config", "show")
+				if err != nil {
+					return false, err.Error()
+				}
+				if first == "" {
+					first = cf
+				} else if cf != first {
+					return false, fmt.Sprintf("node%d's replicated configuration:\n%s\nnode%d's:\n%s", i, cf, live[0], first)
+				}
 			}
-			if conf == "" {
-				conf = cf
-			} else if cf != conf {
-				r.t.Errorf("%s: node%d's replicated configuration differs:\n%s\nfirst:\n%s", step, i, cf, conf)
-			}
+			return true, ""
+		})
+		if err != nil {
+			r.t.Errorf("%s: the nodes' configurations differ: %v", step, err)
 		}
 	}
 	for _, i := range r.running() {
