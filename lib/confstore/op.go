@@ -23,6 +23,8 @@ const (
 	EditNode                     // replace node Op.Number by Op.Node (same number)
 	SetOption                    // set cluster option Op.Key to Op.Value; "" removes it
 	SetQuorum                    // set [quorum] setting Op.Key to Op.Value, written as in cluster.conf
+	ReplicaOut                   // take node Op.Number out of the Raft voters; the node list is unchanged
+	ReplicaIn                    // make node Op.Number a Raft voter again, replicated from scratch
 )
 
 func (k OpKind) String() string {
@@ -37,6 +39,10 @@ func (k OpKind) String() string {
 		return "set option"
 	case SetQuorum:
 		return "set quorum"
+	case ReplicaOut:
+		return "replica out"
+	case ReplicaIn:
+		return "replica in"
 	}
 	return fmt.Sprintf("op kind %d", uint8(k))
 }
@@ -67,6 +73,10 @@ func (o Op) String() string {
 		return fmt.Sprintf("set option %s=%s", o.Key, o.Value)
 	case SetQuorum:
 		return fmt.Sprintf("set quorum %s=%s", o.Key, o.Value)
+	case ReplicaOut:
+		return fmt.Sprintf("take node %d's replica out", o.Number)
+	case ReplicaIn:
+		return fmt.Sprintf("take node %d's replica back in", o.Number)
 	}
 	return o.Kind.String()
 }
@@ -197,6 +207,13 @@ func (s *state) remember(id uint64) {
 func (s *state) apply(op Op) error {
 	if !s.Sealed {
 		return reject(op, "the cluster configuration is not initialized yet")
+	}
+	if op.Kind == ReplicaOut || op.Kind == ReplicaIn {
+		// Only Raft's voters change (see Store.apply); the node must exist.
+		if findNode(&s.Cluster, op.Number) == nil {
+			return reject(op, "no node %d", op.Number)
+		}
+		return nil
 	}
 	if op.Kind == SetQuorum {
 		if err := s.Cluster.SetQuorum(op.Key, op.Value); err != nil {

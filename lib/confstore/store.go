@@ -32,7 +32,11 @@ type Logger interface {
 
 // Sentinel errors of the store.
 var (
-	ErrNoLeader       = errors.New("confstore: no leader")
+	ErrNoLeader = errors.New("confstore: no leader")
+	// ErrStateLost: the leader holds this node as a voter with entries
+	// this node does not have, so its state directory was lost or
+	// replaced. Raft cannot mend that by itself (see ReplicaOut).
+	ErrStateLost      = errors.New("confstore: this node's replicated log is missing entries the leader knows it had")
 	ErrDropped        = errors.New("confstore: proposal dropped")
 	ErrNotInitialized = errors.New("confstore: no replicated state yet (Bootstrap or Join first)")
 	ErrInitialized    = errors.New("confstore: replicated state already exists")
@@ -104,6 +108,7 @@ type Store struct {
 
 	ms   *raft.MemoryStorage
 	rn   *raft.RawNode
+	lost bool // the leader's heartbeats commit entries we lack (see Step)
 	w    *wal
 	st   *state
 	conf *raftpb.ConfState
@@ -386,7 +391,23 @@ func (s *Store) Step(from uint16, data []byte) error {
 		return fmt.Errorf("confstore: message from node %d: %v", from, err)
 	}
 	if err := s.checkMessage(from, m); err != nil {
-		return fmt.Errorf("confstore: message from node %d: %v", from, err)
+		return fmt.Errorf("confstore: message from node %d: %w", from, err)
+	}
+	// A leader commits in a heartbeat only what it knows we hold. If it
+	// commits more, our log was lost, and until the leader starts over
+	// (ReplicaOut, ReplicaIn) its appends would be refused forever, each
+	// refusal answered at once by the same append: a storm. So refuse
+	// them without an answer while that lasts.
+	if m.GetType() == raftpb.MsgHeartbeat {
+		last, _ := s.ms.LastIndex()
+		s.lost = m.GetCommit() > last
+		if s.lost {
+			return fmt.Errorf("confstore: message from node %d: %w: heartbeat commits index %d beyond our last entry %d",
+				from, ErrStateLost, m.GetCommit(), last)
+		}
+	}
+	if s.lost && m.GetType() == raftpb.MsgApp {
+		return fmt.Errorf("confstore: message from node %d: %w: append refused until the leader starts over", from, ErrStateLost)
 	}
 	if err := s.step(m); err != nil {
 		return fmt.Errorf("confstore: %s from node %d: %w", m.GetType(), from, err)
@@ -440,10 +461,6 @@ func (s *Store) checkMessage(from uint16, m *raftpb.Message) error {
 			return fmt.Errorf("entry %d has index %d after index %d", i, e.GetIndex(), m.GetIndex())
 		}
 	}
-	if last, _ := s.ms.LastIndex(); m.GetType() == raftpb.MsgHeartbeat && m.GetCommit() > last {
-		// Raft would panic: a leader only commits what it knows we have.
-		return fmt.Errorf("heartbeat commits index %d beyond our last entry %d", m.GetCommit(), last)
-	}
 	if m.GetType() == raftpb.MsgSnap {
 		sn := m.GetSnapshot()
 		if sn == nil || sn.GetMetadata() == nil || sn.GetMetadata().GetIndex() == 0 {
@@ -474,7 +491,7 @@ func (s *Store) Propose(op Op) (reqID uint64, err error) {
 		if op.Node.Number == 0 {
 			return 0, reject(op, "node number 0 is invalid")
 		}
-	case DeleteNode:
+	case DeleteNode, ReplicaOut, ReplicaIn:
 		if op.Number == 0 {
 			return 0, reject(op, "node number 0 is invalid")
 		}
@@ -506,8 +523,11 @@ func (s *Store) propose(op Op) error {
 	case AddNode:
 		err = s.rn.ProposeConfChange(&raftpb.ConfChange{Type: raftpb.ConfChangeAddNode.Enum(),
 			NodeId: proto.Uint64(uint64(op.Node.Number)), Context: data})
-	case DeleteNode:
+	case DeleteNode, ReplicaOut:
 		err = s.rn.ProposeConfChange(&raftpb.ConfChange{Type: raftpb.ConfChangeRemoveNode.Enum(),
+			NodeId: proto.Uint64(uint64(op.Number)), Context: data})
+	case ReplicaIn:
+		err = s.rn.ProposeConfChange(&raftpb.ConfChange{Type: raftpb.ConfChangeAddNode.Enum(),
 			NodeId: proto.Uint64(uint64(op.Number)), Context: data})
 	default:
 		err = s.rn.Propose(data)
@@ -627,7 +647,7 @@ func (s *Store) applyEntry(p *pendingReady, e *raftpb.Entry, voters map[uint64]b
 				s.log.Warnf("confstore: entry %d: %v", e.GetIndex(), err)
 				return
 			}
-			if op.Kind == AddNode || op.Kind == DeleteNode {
+			if op.Kind == AddNode || op.Kind == DeleteNode || op.Kind == ReplicaOut || op.Kind == ReplicaIn {
 				s.log.Warnf("confstore: entry %d: %s outside a conf change entry; ignored", e.GetIndex(), op)
 				return
 			}
@@ -651,8 +671,10 @@ func (s *Store) applyEntry(p *pendingReady, e *raftpb.Entry, voters map[uint64]b
 		switch op.Kind {
 		case AddNode:
 			typ, id = raftpb.ConfChangeAddNode, uint64(op.Node.Number)
-		case DeleteNode:
+		case DeleteNode, ReplicaOut:
 			typ, id = raftpb.ConfChangeRemoveNode, uint64(op.Number)
+		case ReplicaIn:
+			typ, id = raftpb.ConfChangeAddNode, uint64(op.Number)
 		default:
 			s.log.Warnf("confstore: entry %d: conf change carrying %s; ignored", e.GetIndex(), op)
 			return
@@ -834,6 +856,22 @@ func (s *Store) Cluster() *config.Cluster {
 		return &config.Cluster{}
 	}
 	return cloneCluster(&s.st.Cluster)
+}
+
+// NonVoters lists the configured nodes that are not Raft voters: only
+// between a ReplicaOut and its ReplicaIn, or if the ReplicaIn was lost.
+func (s *Store) NonVoters() []uint16 {
+	if s.st == nil || s.rn == nil {
+		return nil
+	}
+	voters := s.conf.GetVoters()
+	var out []uint16
+	for _, n := range s.st.Cluster.Nodes {
+		if !slices.Contains(voters, uint64(n.Number)) {
+			out = append(out, n.Number)
+		}
+	}
+	return out
 }
 
 // Status reports the local raft state.

@@ -607,3 +607,65 @@ func TestFoundersWhoJoin(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A node whose state directory is lost starts empty and joins; the
+// leader's heartbeats then commit entries it does not have, which is
+// ErrStateLost. Taking its replica out of Raft and back in makes the
+// leader send it everything again, and the node list never changes.
+func TestLostStateIsReplicatedAgain(t *testing.T) {
+	tn := newNet(t, 3)
+	tn.elect(1)
+	if err := tn.do(1, Op{Kind: SetOption, Key: "before", Value: "loss"}); err != nil {
+		t.Fatal(err)
+	}
+	tn.tick(5)
+	tn.crash(3)
+	tn.dirs[3] = "" // a new, empty state directory
+	s3 := tn.open(3)
+	if err := s3.Join(); err != nil {
+		t.Fatal(err)
+	}
+	var lost error
+	tn.drop = func(m testMsg) bool {
+		if m.to == 3 && lost == nil {
+			if err := tn.stores[3].Step(m.from, m.data); errors.Is(err, ErrStateLost) {
+				lost = err
+			}
+			return true
+		}
+		return false
+	}
+	tn.tick(10)
+	tn.drop = nil
+	if lost == nil {
+		t.Fatal("the empty node never saw ErrStateLost")
+	}
+	if err := tn.do(1, Op{Kind: SetOption, Key: "during", Value: "loss"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(s3.Cluster().Nodes) != 0 {
+		t.Fatalf("the empty node has a configuration without the recovery: %+v", s3.Cluster())
+	}
+	if err := tn.do(2, Op{Kind: ReplicaOut, Number: 3}); err != nil {
+		t.Fatalf("replica out: %v", err)
+	}
+	if v := tn.stores[1].Status().Voters; !slices.Equal(v, []uint16{1, 2}) {
+		t.Fatalf("voters after replica out: %v", v)
+	}
+	if err := tn.do(1, Op{Kind: ReplicaIn, Number: 3}); err != nil {
+		t.Fatalf("replica in: %v", err)
+	}
+	tn.tick(10)
+	c := agree(t, tn)
+	if !slices.Equal(numbers(c), []uint16{1, 2, 3}) || c.Options["before"] != "loss" || c.Options["during"] != "loss" {
+		t.Fatalf("after recovery: nodes %v options %v", numbers(c), c.Options)
+	}
+	if v := tn.stores[3].Status().Voters; !slices.Equal(v, []uint16{1, 2, 3}) {
+		t.Fatalf("node 3's voters after recovery: %v", v)
+	}
+	for _, op := range []Op{{Kind: ReplicaOut, Number: 9}, {Kind: ReplicaIn, Number: 9}} {
+		if err := tn.do(1, op); err == nil || !strings.Contains(err.Error(), "no node 9") {
+			t.Errorf("%s: %v", op, err)
+		}
+	}
+}

@@ -49,6 +49,7 @@ const (
 	kindProbe          = 3
 	kindMembershipFrag = 4 // a membership message too large for one frame
 	kindNotMember      = 5 // to a node that sends but is not in the configuration (see tellNotMember)
+	kindStateLost      = 6 // to the configuration leader: this node's replicated state was lost (see stateLost)
 )
 
 // The store ticks at its own pace: raft works at human speed. Probes (does
@@ -104,6 +105,7 @@ type Daemon struct {
 	fragID   uint32
 	reasm    map[reasmKey]*reassembly
 	deleted  bool              // this node was deleted from the configuration: leave and stop
+	mending  map[uint16]uint64 // tick at which a replica recovery for a node began (see replicaLost)
 	cfgIndex uint64            // the store's applied index behind cfg; 0: not from the store yet
 	told     map[uint16]uint64 // tick at which a node not in the configuration was last told so
 
@@ -445,6 +447,8 @@ func (d *Daemon) receive(f rxFrame) {
 		}
 	case kindNotMember:
 		d.notMember(h.Sender, payload)
+	case kindStateLost:
+		d.replicaLost(h.Sender)
 	case kindProbe:
 		switch {
 		case len(payload) == 0:
@@ -621,6 +625,35 @@ func (d *Daemon) tellNotMember(node uint16, f rxFrame) {
 		"node", node, "reason", "not in configuration", "config_index", d.cfgIndex)
 }
 
+// replicaLost handles a peer's word that its replicated state is gone: a
+// replaced disk, a wiped /var/lib/concord. Raft cannot mend that by
+// itself, since it trusts that a follower keeps what it acknowledged; so
+// the peer's replica is taken out of Raft and back in, and the leader
+// then sends it everything. The node list does not change, so the
+// membership does not either. At most one recovery per node runs, and
+// not more often than every 10 s.
+func (d *Daemon) replicaLost(node uint16) {
+	if last, ok := d.mending[node]; ok && d.tick-last < d.ticks(10*time.Second) {
+		return
+	}
+	if d.mending == nil {
+		d.mending = map[uint16]uint64{}
+	}
+	d.mending[node] = d.tick
+	d.log.Warn(fmt.Sprintf("node %d lost its replicated configuration state; replicating it to node %d again", node, node),
+		"node", node, "reason", "replicated state lost")
+	go func() {
+		err := d.propose(confstore.Op{Kind: confstore.ReplicaOut, Number: node})
+		if err == nil {
+			err = d.propose(confstore.Op{Kind: confstore.ReplicaIn, Number: node})
+		}
+		if err != nil {
+			d.log.Error(fmt.Sprintf("replicating the configuration to node %d again failed; the leader retries within seconds", node),
+				"node", node, "err", err)
+		}
+	}()
+}
+
 // notMember handles a peer's word that this node is not in its
 // configuration (see tellNotMember).
 func (d *Daemon) notMember(from uint16, p []byte) {
@@ -685,6 +718,11 @@ func (d *Daemon) process() {
 
 // storeEvent sends what the store wants sent and applies what it applied.
 func (d *Daemon) storeEvent(ev storeEvent) {
+	if ev.lostTo != 0 {
+		d.log.Error(fmt.Sprintf("this node's replicated configuration state was lost (node %d, the leader, knows of entries it lacks); asking node %d to replicate it again", ev.lostTo, ev.lostTo),
+			"node", ev.lostTo, "reason", "replicated state lost")
+		d.sendFrame(kindStateLost, ev.lostTo, []byte{0})
+	}
 	for _, o := range ev.outgoing {
 		d.sendFragments(kindConfig, o.To, o.Data)
 	}

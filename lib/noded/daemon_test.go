@@ -522,3 +522,55 @@ func TestQueueFullIsNamed(t *testing.T) {
 		t.Fatalf("an oversized payload: %v, want %s", e, nodebus.ErrInvalidArgs)
 	}
 }
+
+// A node that comes back with an empty state directory (a replaced disk)
+// gets the replicated configuration again: it tells the leader, which
+// takes its replica out of Raft and back in.
+func TestLostStateIsReplicatedAgain(t *testing.T) {
+	h, c, ns := startCluster(t, 3)
+	if err := ns[0].d.setOption("before", "loss"); err != nil {
+		t.Fatal(err)
+	}
+	// The node to wipe is a follower: a new leader would start everyone's
+	// replication over anyway, and then nothing would be tested.
+	var leader uint32
+	eventually(t, "a configuration leader", func() (bool, string) {
+		leader = ns[0].d.store.leader.Load()
+		return leader != 0, "none"
+	})
+	victim := 2
+	if leader == 3 {
+		victim = 1
+	}
+	eventually(t, "the victim has the option", func() (bool, string) {
+		return ns[victim].d.cfgSnapshot().Options["before"] == "loss", "not yet"
+	})
+	ns[victim].crash()
+	var rest []*testNode
+	for i, n := range ns {
+		if i != victim {
+			rest = append(rest, n)
+		}
+	}
+	agreeOn(t, rest, fmt.Sprintf("%v", map[int]string{1: "[1 3]", 2: "[1 2]"}[victim]))
+	if err := rest[0].d.setOption("during", "loss"); err != nil {
+		t.Fatal(err)
+	}
+	if l := rest[0].d.store.leader.Load(); l != leader {
+		t.Fatalf("the configuration leader changed from %d to %d; the test needs it to stay", leader, l)
+	}
+	name := fmt.Sprintf("n%d", victim+1)
+	n3 := startNode(t, h, c, name, t.TempDir()) // a new, empty state directory
+	agreeOn(t, []*testNode{rest[0], rest[1], n3}, "[1 2 3]")
+	eventually(t, "node 3 has the configuration again", func() (bool, string) {
+		o := n3.d.cfgSnapshot().Options
+		return o["before"] == "loss" && o["during"] == "loss", fmt.Sprintf("options %v", o)
+	})
+	// And it takes part again: a change made now reaches it.
+	if err := rest[1].d.setOption("after", "loss"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "node 3 follows new changes", func() (bool, string) {
+		return n3.d.cfgSnapshot().Options["after"] == "loss", "not yet"
+	})
+}

@@ -27,7 +27,12 @@ type storeRunner struct {
 	out      chan storeEvent // to the main loop
 	peerInit atomic.Bool     // a peer said it has replicated state
 	init     atomic.Bool
+	leader   atomic.Uint32 // the configuration leader as of the last Ready, 0: none known
 	pending  map[uint64]chan error
+
+	ticksRun  int       // ticks since start, once initialized
+	lostSaid  time.Time // when the daemon was last told of ErrStateLost
+	healEvery int       // ticks between checks for configured nodes that are not voters
 }
 
 type storeMsg struct {
@@ -47,10 +52,11 @@ type storeEvent struct {
 	applied  []confstore.Result
 	index    uint64
 	cluster  *config.Cluster // non-nil when the configuration changed
+	lostTo   uint16          // this node's state was lost: ask this node (the leader) to start over
 }
 
 func newStoreRunner(st *confstore.Store, initial *config.Cluster, log *slog.Logger) *storeRunner {
-	r := &storeRunner{st: st, log: log, initial: initial, ticks: make(chan struct{}, 1), waitMax: 15,
+	r := &storeRunner{st: st, log: log, initial: initial, ticks: make(chan struct{}, 1), waitMax: 15, healEvery: 30,
 		in: make(chan storeMsg, 1024), props: make(chan propReq), out: make(chan storeEvent, 256),
 		pending: map[uint64]chan error{}}
 	r.init.Store(st.Initialized())
@@ -86,6 +92,10 @@ func (r *storeRunner) run(ctx context.Context) {
 		case <-r.ticks:
 			if r.st.Initialized() {
 				r.st.Tick()
+				r.ticksRun++
+				if r.ticksRun%r.healEvery == 0 {
+					r.heal()
+				}
 				break
 			}
 			waited++
@@ -108,6 +118,10 @@ func (r *storeRunner) run(ctx context.Context) {
 			}
 			if err := r.st.Step(m.from, m.data); err != nil {
 				r.log.Debug("config message rejected", "from", m.from, "err", err)
+				if errors.Is(err, confstore.ErrStateLost) && time.Since(r.lostSaid) > 5*time.Second {
+					r.lostSaid = time.Now()
+					r.out <- storeEvent{lostTo: m.from}
+				}
 			}
 		case p := <-r.props:
 			if !r.st.Initialized() {
@@ -129,6 +143,20 @@ func (r *storeRunner) run(ctx context.Context) {
 	}
 }
 
+// heal, on the leader, brings back in every configured node that is not a
+// voter: a ReplicaOut whose ReplicaIn was lost with a leader.
+func (r *storeRunner) heal() {
+	if st := r.st.Status(); st.Leader != st.Self {
+		return
+	}
+	for _, n := range r.st.NonVoters() {
+		r.log.Warn("configured node is not a voter of the replicated configuration; taking it back in", "node", n)
+		if _, err := r.st.Propose(confstore.Op{Kind: confstore.ReplicaIn, Number: n}); err != nil {
+			r.log.Warn("config store: replica in failed", "node", n, "err", err)
+		}
+	}
+}
+
 func (r *storeRunner) drain() {
 	for r.st.Initialized() {
 		rd, ok := r.st.Ready()
@@ -140,7 +168,9 @@ func (r *storeRunner) drain() {
 			r.log.Error("config store: cannot persist; stopping", "err", err)
 			os.Exit(1)
 		}
-		ev := storeEvent{outgoing: rd.Outgoing, applied: rd.Applied, index: r.st.Status().Applied}
+		st := r.st.Status()
+		r.leader.Store(uint32(st.Leader))
+		ev := storeEvent{outgoing: rd.Outgoing, applied: rd.Applied, index: st.Applied}
 		if rd.Changed {
 			if c := r.st.Cluster(); len(c.Nodes) > 0 {
 				ev.cluster = c

@@ -169,6 +169,35 @@ func TestReliability(t *testing.T) {
 		r.audit(fmt.Sprintf("ResyncConfig node%d back", i), [][]int{all})
 	}
 
+	// ResyncCIB's counterpart: a node whose state directory was lost
+	// (a replaced disk) starts empty and gets the configuration back,
+	// including a change made while it was down, and its journal says
+	// what happened.
+	{
+		i := all[rng.IntN(len(all))]
+		if err := c.StopDaemon(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+		r.up[i] = false
+		if _, err := c.Exec(ctx, i, "sh", "-c", "rm -rf /var/lib/concord/*"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Exec(ctx, r.running()[0], "concordctl", "config", "set", "wiped", fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.StartDaemon(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+		r.started(i)
+		r.audit(fmt.Sprintf("WipedState node%d back", i), [][]int{all})
+		if conf, err := c.Exec(ctx, i, "concordctl", "config", "show"); err != nil || !strings.Contains(conf, fmt.Sprintf("wiped = %d", i)) {
+			t.Errorf("WipedState: node%d's configuration lacks the change made while it was down: %v\n%s", i, err, conf)
+		}
+		j, _ := c.Exec(ctx, i, "journalctl", "-u", "concord-noded", "--no-pager", "-o", "cat")
+		t.Logf("WipedState: node%d reported its state lost and was replicated again: %v (no when it had led, since a new leader starts everyone over)",
+			i, strings.Contains(j, "replicated configuration state was lost"))
+	}
+
 	// NearQuorumPoint: stop a random 2 or 3 nodes at once, then start
 	// them at once.
 	for k := 0; k < 2; k++ {
