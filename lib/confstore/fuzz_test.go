@@ -64,6 +64,8 @@ func FuzzEntryData(f *testing.F) {
 	f.Add(encodeOp(Op{Kind: SetOption, Key: "k", Value: "v"}))
 	f.Add(encodeOp(Op{Kind: SetQuorum, Key: "expected_votes", Value: "5"}))
 	f.Add(encodeOp(Op{Kind: SetQuorum, Key: "two_node", Value: "yes"}))
+	f.Add(encodeOp(Op{Kind: ReplicaOut, Number: 2}))
+	f.Add(encodeOp(Op{Kind: ReplicaIn, Number: 9}))
 	st := &state{Sealed: true, Cluster: *testCluster(3)}
 	f.Add(append([]byte{tagInit}, st.encode()...))
 	f.Fuzz(func(t *testing.T, b []byte) {
