@@ -386,7 +386,16 @@ func printStatus(w io.Writer, s nodebus.Status) {
 	fmt.Fprintf(w, "Cluster:  %s (id %d)\n", s.Cluster.Name, s.Cluster.ID)
 	fmt.Fprintf(w, "Node:     %s (%d), %s\n", s.LocalName, s.LocalNode, s.State)
 	fmt.Fprintf(w, "View:     %d, coordinator %d, members %s\n", s.View.Seq, s.View.Coordinator, joinNums(s.View.Members))
-	fmt.Fprintf(w, "Quorum:   %s: %d of %d votes, quorum %d (%s)\n\n", q, s.Quorum.TotalVotes, s.Quorum.ExpectedVotes, s.Quorum.Quorum, s.Quorum.Reason)
+	fmt.Fprintf(w, "Quorum:   %s: %d of %d votes, quorum %d (%s)\n", q, s.Quorum.TotalVotes, s.Quorum.ExpectedVotes, s.Quorum.Quorum, s.Quorum.Reason)
+	leader := "no leader known"
+	if s.Config.Leader != 0 {
+		leader = fmt.Sprintf("leader node %d", s.Config.Leader)
+	}
+	fmt.Fprintf(w, "Config:   %s, change %d applied here\n", leader, s.Config.Index)
+	if s.Heartbeats != "" {
+		fmt.Fprintf(w, "Links:    heartbeats %s\n", s.Heartbeats)
+	}
+	fmt.Fprintln(w)
 	printNodes(w, s.Nodes)
 }
 

@@ -11,6 +11,16 @@ type Status struct {
 	View      ViewInfo    `json:"view"`
 	Quorum    QuorumInfo  `json:"quorum"`
 	Nodes     []NodeInfo  `json:"nodes"`
+	Config    ConfigInfo  `json:"config"`
+	// Heartbeats is how heartbeats use the links: "alternating" (one link
+	// each, in turn), "on every link (why)", or "on one link".
+	Heartbeats string `json:"heartbeats"`
+}
+
+// ConfigInfo is the state of the replicated configuration here.
+type ConfigInfo struct {
+	Leader uint16 `json:"leader"` // the node ordering changes; 0: none known
+	Index  uint64 `json:"index"`  // the last change applied here
 }
 
 // ClusterInfo names the cluster.

@@ -923,6 +923,24 @@ func (d *Daemon) alternate() bool {
 		!d.degraded && d.tick >= d.allLinksUntil
 }
 
+// heartbeatMode says how heartbeats use the links now, for the status.
+func (d *Daemon) heartbeatMode() string {
+	t := d.cfg.Totem
+	switch {
+	case len(d.ports) < 2:
+		return "on one link"
+	case d.alternate():
+		return "alternating"
+	case d.degraded:
+		return "on every link (a node is missing on a link here)"
+	case d.tick < d.allLinksUntil:
+		return "on every link (a node misses this one on a link)"
+	case 2*time.Duration(len(d.ports))*t.HeartbeatInterval > t.LinkDeadTime:
+		return "on every link (link_dead_time is too short for them to take turns)"
+	}
+	return "on every link"
+}
+
 // linksDegraded reports whether some peer that is heard at all is not
 // heard on one of the links it shares with this node.
 func (d *Daemon) linksDegraded() bool {
@@ -962,6 +980,8 @@ func (d *Daemon) refresh() {
 	for _, m := range d.view.Members {
 		s.View.Members = append(s.View.Members, uint16(m))
 	}
+	s.Config = nodebus.ConfigInfo{Leader: uint16(d.store.leader.Load()), Index: d.cfgIndex}
+	s.Heartbeats = d.heartbeatMode()
 	for _, n := range d.cfg.Nodes {
 		ni := nodebus.NodeInfo{Number: n.Number, Name: n.Name, UUID: n.UUID.String(), Votes: n.Votes,
 			InView: inView[n.Number], Attrs: n.Attrs, State: cs.NodeState(membership.NodeID(n.Number))}

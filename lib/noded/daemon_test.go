@@ -244,6 +244,10 @@ func TestHeartbeatsAlternateAndOneWayLossIsAnswered(t *testing.T) {
 	n1 := ns[0]
 	time.Sleep(500 * time.Millisecond) // every link up everywhere
 	seq := n1.d.snapshot().View.Seq
+	eventually(t, "status: alternating, with a configuration leader", func() (bool, string) {
+		st := n1.d.snapshot()
+		return st.Heartbeats == "alternating" && st.Config.Leader != 0 && st.Config.Index > 0, fmt.Sprintf("%q %+v", st.Heartbeats, st.Config)
+	})
 
 	one, all := n1.counter("heartbeats_one_link"), n1.counter("heartbeats_all_links")
 	s0, s1 := n1.ports[0].sent.Load(), n1.ports[1].sent.Load()
@@ -268,6 +272,11 @@ func TestHeartbeatsAlternateAndOneWayLossIsAnswered(t *testing.T) {
 	eventually(t, "node 1 sees node 2's hb0 down", func() (bool, string) {
 		st := n1.d.snapshot().Nodes[1].Links[0].State
 		return st == "down", "hb0 of node 2 is " + st
+	})
+	eventually(t, "the status says why", func() (bool, string) {
+		a, b := n1.d.snapshot().Heartbeats, n2.d.snapshot().Heartbeats
+		return a == "on every link (a node is missing on a link here)" && b == "on every link (a node misses this one on a link)",
+			fmt.Sprintf("node 1: %q, node 2: %q", a, b)
 	})
 	all2 := n2.counter("heartbeats_all_links")
 	time.Sleep(time.Second)

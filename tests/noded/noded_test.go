@@ -106,6 +106,26 @@ func TestThreeNodes(t *testing.T) {
 				}
 			}
 		}
+		// Every node names the same configuration leader, and heartbeats
+		// take turns on the two links.
+		err = cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
+			var leaders []uint16
+			for _, i := range all {
+				s, err := c.Status(ctx, i)
+				if err != nil {
+					return false, err.Error()
+				}
+				if s.Heartbeats != "alternating" {
+					return false, fmt.Sprintf("node%d: heartbeats %q", i, s.Heartbeats)
+				}
+				leaders = append(leaders, s.Config.Leader)
+			}
+			ok := leaders[0] != 0 && leaders[1] == leaders[0] && leaders[2] == leaders[0]
+			return ok, fmt.Sprintf("configuration leaders %v", leaders)
+		})
+		if err != nil {
+			t.Error(err)
+		}
 	})
 
 	t.Run("c/CutOneLinkNoViewChange", func(t *testing.T) {
