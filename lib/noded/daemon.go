@@ -290,9 +290,13 @@ func (d *Daemon) closePorts() {
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.closePorts()
 	sctx, stopStore := context.WithCancel(context.Background())
-	defer stopStore()
-	go d.store.run(sctx)
-	go d.writeViewSeqs(sctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); d.store.run(sctx) }()
+	go func() { defer wg.Done(); d.writeViewSeqs(sctx) }()
+	// The store and the view-seq writer finish what they write before Run
+	// returns: nothing touches the state directory afterwards.
+	defer func() { stopStore(); wg.Wait() }()
 	for i, p := range d.ports {
 		go d.readLink(uint8(i), p)
 	}
@@ -712,12 +716,21 @@ func (d *Daemon) writeViewSeqs(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			select { // the newest seq, if one is still waiting
+			case seq := <-d.seqs:
+				d.writeViewSeq(seq)
+			default:
+			}
 			return
 		case seq := <-d.seqs:
-			if err := atomicfile.Write(d.viewSeqPath(), []byte(strconv.FormatUint(seq, 10)+"\n"), 0o600); err != nil {
-				d.log.Warn("cannot save the view seq", "err", err)
-			}
+			d.writeViewSeq(seq)
 		}
+	}
+}
+
+func (d *Daemon) writeViewSeq(seq uint64) {
+	if err := atomicfile.Write(d.viewSeqPath(), []byte(strconv.FormatUint(seq, 10)+"\n"), 0o600); err != nil {
+		d.log.Warn("cannot save the view seq", "err", err)
 	}
 }
 

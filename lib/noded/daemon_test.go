@@ -99,6 +99,7 @@ type testNode struct {
 	d      *Daemon
 	cancel context.CancelFunc
 	done   chan error
+	exited chan struct{} // closed when Run has returned
 	ports  []*memPort
 }
 
@@ -133,9 +134,19 @@ func startNode(t *testing.T, h *hub, c *config.Cluster, name, dir string) *testN
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tn := &testNode{d: d, cancel: cancel, done: make(chan error, 1), ports: mps}
-	go func() { tn.done <- d.Run(ctx) }()
-	t.Cleanup(func() { tn.crash() })
+	tn := &testNode{d: d, cancel: cancel, done: make(chan error, 1), exited: make(chan struct{}), ports: mps}
+	go func() { tn.done <- d.Run(ctx); close(tn.exited) }()
+	t.Cleanup(func() {
+		// Run returns only once nothing writes to dir any more, which
+		// TempDir's removal (a cleanup registered earlier, so run later)
+		// needs.
+		tn.crash()
+		select {
+		case <-tn.exited:
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s: Run did not return 10 s after it was stopped", name)
+		}
+	})
 	return tn
 }
 

@@ -21,6 +21,7 @@ type storeRunner struct {
 	log      *slog.Logger
 	initial  *config.Cluster // cluster.conf, for a bootstrap
 	ticks    chan struct{}   // from the main loop's ticker: one timer wakes the process, not two
+	stop     <-chan struct{} // closed when run must return
 	waitMax  int             // ticks to listen for a running cluster before bootstrapping
 	in       chan storeMsg
 	props    chan propReq
@@ -83,7 +84,19 @@ func (r *storeRunner) tick() {
 	}
 }
 
+// send hands ev to the main loop; false once the runner is stopping, when
+// the loop may be gone.
+func (r *storeRunner) send(ev storeEvent) bool {
+	select {
+	case r.out <- ev:
+		return true
+	case <-r.stop:
+		return false
+	}
+}
+
 func (r *storeRunner) run(ctx context.Context) {
+	r.stop = ctx.Done()
 	waited := 0
 	for {
 		select {
@@ -120,7 +133,7 @@ func (r *storeRunner) run(ctx context.Context) {
 				r.log.Debug("config message rejected", "from", m.from, "err", err)
 				if errors.Is(err, confstore.ErrStateLost) && time.Since(r.lostSaid) > 5*time.Second {
 					r.lostSaid = time.Now()
-					r.out <- storeEvent{lostTo: m.from}
+					r.send(storeEvent{lostTo: m.from})
 				}
 			}
 		case p := <-r.props:
@@ -182,7 +195,9 @@ func (r *storeRunner) drain() {
 				delete(r.pending, res.ReqID)
 			}
 		}
-		r.out <- ev
+		if !r.send(ev) {
+			return
+		}
 	}
 }
 
