@@ -381,6 +381,36 @@ func TestNotMemberFromAnOlderConfigurationIsIgnored(t *testing.T) {
 	}
 }
 
+// A node with one link would hear a two-link node only on its turns on
+// that link: nodes with two links send every heartbeat on both.
+func TestFewerLinksMeansEveryLink(t *testing.T) {
+	h := &hub{ports: map[int][]*memPort{}, cut: map[string]bool{}, txCut: map[string]bool{}}
+	c, err := config.Parse([]byte("[cluster]\nname = memtest\n\n" +
+		"[node n1]\nnumber = 1\nlink = hb0 02:00:00:00:00:01\nlink = hb1 02:00:00:00:01:01\n\n" +
+		"[node n2]\nnumber = 2\nlink = hb0 02:00:00:00:00:02\nlink = hb1 02:00:00:00:01:02\n\n" +
+		"[node n3]\nnumber = 3\nlink = hb0 02:00:00:00:00:03\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ns []*testNode
+	for i := 1; i <= 3; i++ {
+		ns = append(ns, startNode(t, h, c, fmt.Sprintf("n%d", i), t.TempDir()))
+	}
+	agreeOn(t, ns, "[1 2 3]")
+	eventually(t, "status says why", func() (bool, string) {
+		m := ns[0].d.snapshot().Heartbeats
+		return m == "on every link (a node has fewer links than this one)", m
+	})
+	one := ns[0].counter("heartbeats_one_link")
+	time.Sleep(500 * time.Millisecond)
+	if got := ns[0].counter("heartbeats_one_link") - one; got != 0 {
+		t.Errorf("node 1 sent %d heartbeats on one link although node 3 has only hb0", got)
+	}
+	if m := ns[2].d.snapshot().Heartbeats; m != "on one link" {
+		t.Errorf("node 3's heartbeats: %q", m)
+	}
+}
+
 func TestGarbageFramesAreCountedNotFatal(t *testing.T) {
 	h := &hub{ports: map[int][]*memPort{}, cut: map[string]bool{}, txCut: map[string]bool{}}
 	c := testConfig(t, 2)

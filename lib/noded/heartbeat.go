@@ -27,13 +27,25 @@ func (d *Daemon) sendHeartbeat(payload []byte) {
 
 // alternate reports whether heartbeats may go on one link at a time: there
 // are several links, each still gets at least two heartbeats within the
-// link dead-time, no peer is missing on a link here, and no peer asked for
-// every link lately.
+// link dead-time, every node has every link this one has (a node with
+// fewer would hear only some turns), no peer is missing on a link here,
+// and no peer asked for every link lately.
 func (d *Daemon) alternate() bool {
 	t := d.cfg.Totem
 	n := len(d.ports)
 	return n > 1 && 2*time.Duration(n)*t.HeartbeatInterval <= t.LinkDeadTime &&
-		!d.degraded && d.tick >= d.allLinksUntil
+		!d.fewerLinks() && !d.degraded && d.tick >= d.allLinksUntil
+}
+
+// fewerLinks reports whether some configured node has fewer links than
+// this one.
+func (d *Daemon) fewerLinks() bool {
+	for _, n := range d.cfg.Nodes {
+		if len(n.Links) < len(d.ports) {
+			return true
+		}
+	}
+	return false
 }
 
 // heartbeatMode says how heartbeats use the links now, for the status.
@@ -50,6 +62,8 @@ func (d *Daemon) heartbeatMode() string {
 		return "on every link (a node misses this one on a link)"
 	case 2*time.Duration(len(d.ports))*t.HeartbeatInterval > t.LinkDeadTime:
 		return "on every link (link_dead_time is too short for them to take turns)"
+	case d.fewerLinks():
+		return "on every link (a node has fewer links than this one)"
 	}
 	return "on every link"
 }
