@@ -272,11 +272,7 @@ func TestThreeNodes(t *testing.T) {
 	t.Run("h/AddRestartDeleteNode", func(t *testing.T) {
 		mustView(t, ctx, c, all, ids(1, 2, 3))
 		n4 := c.Node(4)
-		args := []string{"concordctl", "node", "add", "node4", "--number", "4"}
-		for l, mac := range n4.MACs {
-			args = append(args, "--link", fmt.Sprintf("hb%d %s", l, mac))
-		}
-		if _, err := c.Exec(ctx, 1, args...); err != nil {
+		if _, err := c.Exec(ctx, 1, nodeAdd(c, 4)...); err != nil {
 			t.Fatal(err)
 		}
 		has4 := func(i int) (bool, string) {
@@ -298,16 +294,7 @@ func TestThreeNodes(t *testing.T) {
 		}
 		// The new node gets the replicated configuration as an admin would
 		// copy it, and joins the view.
-		conf, err := c.Exec(ctx, 1, "concordctl", "config", "show")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Configure(4, conf); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.StartDaemon(ctx, 4); err != nil {
-			t.Fatal(err)
-		}
+		startAdded(t, ctx, c, 1, 4)
 		four := []int{1, 2, 3, 4}
 		mustView(t, ctx, c, four, ids(1, 2, 3, 4))
 		if err := cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) { return has4(4) }); err != nil {
@@ -348,7 +335,7 @@ func TestThreeNodes(t *testing.T) {
 		}
 		// Node 4's daemon stops by itself: from Raft if the deletion
 		// reaches it, else because its peers tell it.
-		err = cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
+		err := cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
 			out, _, _ := c.Cluster.Exec(ctx, 4, "systemctl", "is-active", "concord-noded")
 			return strings.TrimSpace(out) == "inactive", "concord-noded on node4 is " + strings.TrimSpace(out)
 		})
@@ -728,11 +715,7 @@ func TestTwoNodeMode(t *testing.T) {
 func TestTwoNodeClusterGrowsToThree(t *testing.T) {
 	c, ctx := boot(t, concordtest.Options{Nodes: 3, ConfNodes: 2, Quorum: "two_node = yes"})
 	mustView(t, ctx, c, []int{1, 2}, ids(1, 2))
-	n3 := c.Node(3)
-	add := []string{"concordctl", "node", "add", "node3", "--number", "3"}
-	for l, mac := range n3.MACs {
-		add = append(add, "--link", fmt.Sprintf("hb%d %s", l, mac))
-	}
+	add := nodeAdd(c, 3)
 	_, err := c.Exec(ctx, 1, add...)
 	if err == nil || !strings.Contains(err.Error(), "two_node: needs exactly 2 nodes, found 3") ||
 		!strings.Contains(err.Error(), "concordctl quorum set") {
@@ -760,16 +743,7 @@ func TestTwoNodeClusterGrowsToThree(t *testing.T) {
 	if _, err := c.Exec(ctx, 1, add...); err != nil {
 		t.Fatal(err)
 	}
-	conf, err := c.Exec(ctx, 1, "concordctl", "config", "show")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Configure(3, conf); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.StartDaemon(ctx, 3); err != nil {
-		t.Fatal(err)
-	}
+	startAdded(t, ctx, c, 1, 3)
 	mustView(t, ctx, c, []int{1, 2, 3}, ids(1, 2, 3))
 	for _, i := range []int{1, 2, 3} {
 		if s := mustQuorate(t, ctx, c, i, true); s.Quorum.ExpectedVotes != 3 || s.Quorum.Quorum != 2 {
@@ -783,6 +757,31 @@ func TestTwoNodeClusterGrowsToThree(t *testing.T) {
 	mustView(t, ctx, c, []int{1, 2}, ids(1, 2))
 	mustQuorate(t, ctx, c, 1, true)
 	mustQuorate(t, ctx, c, 3, false)
+}
+
+// nodeAdd is the concordctl command that adds node i with its real MACs.
+func nodeAdd(c *concordtest.Cluster, i int) []string {
+	args := []string{"concordctl", "node", "add", fmt.Sprintf("node%d", i), "--number", fmt.Sprint(i)}
+	for l, mac := range c.Node(i).MACs {
+		args = append(args, "--link", fmt.Sprintf("hb%d %s", l, mac))
+	}
+	return args
+}
+
+// startAdded gives node i, just added, the configuration from node from,
+// as an admin copies `concordctl config show`, and starts its daemon.
+func startAdded(t *testing.T, ctx context.Context, c *concordtest.Cluster, from, i int) {
+	t.Helper()
+	conf, err := c.Exec(ctx, from, "concordctl", "config", "show")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Configure(i, conf); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartDaemon(ctx, i); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func payloads(out string) []string {
