@@ -92,6 +92,9 @@ func managerProps(s nodebus.Status) prop.Map {
 		"ExpectedVotes":   changeProp(s.Quorum.ExpectedVotes),
 		"Quorum":          changeProp(s.Quorum.Quorum),
 		"QuorumReason":    changeProp(s.Quorum.Reason),
+		"ConfigLeader":    changeProp(s.Config.Leader),
+		"ConfigIndex":     changeProp(s.Config.Index),
+		"Heartbeats":      changeProp(s.Heartbeats),
 		"FrameCounters":   {Value: map[string]uint64{}, Emit: prop.EmitFalse},
 	}}
 }
@@ -192,6 +195,9 @@ func (b *bus) apply(s nodebus.Status, fc map[string]uint64) {
 	set(b.mgr, "m.ExpectedVotes", m, "ExpectedVotes", s.Quorum.ExpectedVotes)
 	set(b.mgr, "m.Quorum", m, "Quorum", s.Quorum.Quorum)
 	set(b.mgr, "m.QuorumReason", m, "QuorumReason", s.Quorum.Reason)
+	set(b.mgr, "m.ConfigLeader", m, "ConfigLeader", s.Config.Leader)
+	set(b.mgr, "m.ConfigIndex", m, "ConfigIndex", s.Config.Index)
+	set(b.mgr, "m.Heartbeats", m, "Heartbeats", s.Heartbeats)
 	b.mgr.SetMust(m, "FrameCounters", fc)
 
 	seen := map[uint16]bool{}

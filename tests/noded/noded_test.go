@@ -126,6 +126,11 @@ func TestThreeNodes(t *testing.T) {
 		if err != nil {
 			t.Error(err)
 		}
+		// The same on D-Bus, for monitoring tools.
+		out, err := c.Exec(ctx, 1, "busctl", "get-property", nodebus.BusName, string(nodebus.ManagerPath), nodebus.ManagerIface, "Heartbeats", "ConfigLeader")
+		if err != nil || !strings.HasPrefix(out, "s \"alternating\"\nq ") || strings.Contains(out, "q 0") {
+			t.Errorf("busctl Heartbeats ConfigLeader: %v %q", err, out)
+		}
 	})
 
 	t.Run("c/CutOneLinkNoViewChange", func(t *testing.T) {
