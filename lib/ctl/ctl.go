@@ -387,11 +387,14 @@ func printStatus(w io.Writer, s nodebus.Status) {
 	fmt.Fprintf(w, "Node:     %s (%d), %s\n", s.LocalName, s.LocalNode, s.State)
 	fmt.Fprintf(w, "View:     %d, coordinator %d, members %s\n", s.View.Seq, s.View.Coordinator, joinNums(s.View.Members))
 	fmt.Fprintf(w, "Quorum:   %s: %d of %d votes, quorum %d (%s)\n", q, s.Quorum.TotalVotes, s.Quorum.ExpectedVotes, s.Quorum.Quorum, s.Quorum.Reason)
-	leader := "no leader known"
-	if s.Config.Leader != 0 {
-		leader = fmt.Sprintf("leader node %d", s.Config.Leader)
+	switch {
+	case s.Config.Leader != 0:
+		fmt.Fprintf(w, "Config:   leader node %d, change %d applied here\n", s.Config.Leader, s.Config.Index)
+	case s.Config.Index != 0:
+		fmt.Fprintf(w, "Config:   no leader known (changes wait for one), change %d applied here\n", s.Config.Index)
+	default:
+		fmt.Fprintf(w, "Config:   not running yet (joining or bootstrapping the replicated configuration)\n")
 	}
-	fmt.Fprintf(w, "Config:   %s, change %d applied here\n", leader, s.Config.Index)
 	if s.Heartbeats != "" {
 		fmt.Fprintf(w, "Links:    heartbeats %s\n", s.Heartbeats)
 	}
