@@ -1,6 +1,7 @@
 package noded
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -11,17 +12,25 @@ import (
 
 	"github.com/concord-ha/concord/lib/frame"
 	"github.com/concord-ha/concord/lib/link"
+	"github.com/concord-ha/concord/lib/nodebus"
+	"github.com/concord-ha/concord/tests/concordtest"
 )
+
+// bridgeConn opens a Concord packet socket on a test bridge, a host of its
+// own on the heartbeat network.
+func bridgeConn(bridge string) (*packet.Conn, error) {
+	ifi, err := net.InterfaceByName(bridge)
+	if err != nil {
+		return nil, err
+	}
+	return packet.Listen(ifi, packet.Datagram, link.EtherType, nil)
+}
 
 // sendGarbage puts bad frames on a test bridge, as a broken or hostile host
 // on the heartbeat network would: truncated, not ours, another cluster's,
 // and well-formed but sealed with the wrong key.
 func sendGarbage(bridge string, cluster uint32) error {
-	ifi, err := net.InterfaceByName(bridge)
-	if err != nil {
-		return err
-	}
-	c, err := packet.Listen(ifi, packet.Datagram, link.EtherType, nil)
+	c, err := bridgeConn(bridge)
 	if err != nil {
 		return err
 	}
@@ -54,8 +63,13 @@ func sendGarbage(bridge string, cluster uint32) error {
 	return nil
 }
 
-func parseCounters(t *testing.T, out string) map[string]uint64 {
+// frameCounters reads node i's FrameCounters property with busctl.
+func frameCounters(t *testing.T, ctx context.Context, c *concordtest.Cluster, i int) map[string]uint64 {
 	t.Helper()
+	out, err := c.Exec(ctx, i, "busctl", "--json=short", "get-property", nodebus.BusName, string(nodebus.ManagerPath), nodebus.ManagerIface, "FrameCounters")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var v struct {
 		Data map[string]uint64 `json:"data"`
 	}
@@ -68,11 +82,7 @@ func parseCounters(t *testing.T, out string) map[string]uint64 {
 // sendAs sends n valid frames as node sender would, sealed with the
 // cluster's key, as multicast on bridge.
 func sendAs(bridge string, key []byte, cluster uint32, sender uint16, n int) error {
-	ifi, err := net.InterfaceByName(bridge)
-	if err != nil {
-		return err
-	}
-	c, err := packet.Listen(ifi, packet.Datagram, link.EtherType, nil)
+	c, err := bridgeConn(bridge)
 	if err != nil {
 		return err
 	}

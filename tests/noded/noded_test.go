@@ -138,15 +138,8 @@ func TestThreeNodes(t *testing.T) {
 		if err := c.CutLink(2, 1); err != nil {
 			t.Fatal(err)
 		}
-		linkState := func(i, node, l int) string {
-			s, err := c.Status(ctx, i)
-			if err != nil {
-				return err.Error()
-			}
-			return s.Nodes[node-1].Links[l].State
-		}
 		err := cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
-			st := linkState(1, 2, 1)
+			st := linkState(ctx, c, 1, 2, 1)
 			return st == "down", "node1 sees node2 hb1 " + st
 		})
 		if err != nil {
@@ -160,7 +153,7 @@ func TestThreeNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
-			st := linkState(1, 2, 1)
+			st := linkState(ctx, c, 1, 2, 1)
 			return st == "up", "node1 sees node2 hb1 " + st
 		})
 		if err != nil {
@@ -177,26 +170,12 @@ func TestThreeNodes(t *testing.T) {
 	// send every heartbeat on both links, and no view changes.
 	t.Run("c2/OneWayLinkLossAnswered", func(t *testing.T) {
 		seq := mustView(t, ctx, c, all, ids(1, 2, 3))
-		counters := func(i int) map[string]uint64 {
-			out, err := c.Exec(ctx, i, "busctl", "--json=short", "get-property", nodebus.BusName, string(nodebus.ManagerPath), nodebus.ManagerIface, "FrameCounters")
-			if err != nil {
-				t.Fatal(err)
-			}
-			return parseCounters(t, out)
-		}
 		// FrameCounters is refreshed once a second, so a count over d
 		// covers at least d-1s of real time.
 		rate := func(i int, name string, d time.Duration) uint64 {
-			a := counters(i)[name]
+			a := frameCounters(t, ctx, c, i)[name]
 			time.Sleep(d)
-			return counters(i)[name] - a
-		}
-		linkState := func(i, node, l int) string {
-			s, err := c.Status(ctx, i)
-			if err != nil {
-				return err.Error()
-			}
-			return s.Nodes[node-1].Links[l].State
+			return frameCounters(t, ctx, c, i)[name] - a
 		}
 		err := cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
 			one := rate(2, "heartbeats_one_link", 3*time.Second)
@@ -212,13 +191,13 @@ func TestThreeNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
-			st := linkState(1, 2, 0)
+			st := linkState(ctx, c, 1, 2, 0)
 			return st == "down", "node1 sees node2 hb0 " + st
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st := linkState(2, 1, 0); st != "up" {
+		if st := linkState(ctx, c, 2, 1, 0); st != "up" {
 			t.Errorf("node2 sees node1's hb0 %s; only what node2 sends was cut", st)
 		}
 		if n := rate(2, "heartbeats_all_links", 3*time.Second); n < 45 {
@@ -232,7 +211,7 @@ func TestThreeNodes(t *testing.T) {
 		}
 		err = cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
 			n := rate(2, "heartbeats_all_links", 2500*time.Millisecond)
-			return linkState(1, 2, 0) == "up" && n == 0, fmt.Sprintf("node2 sent %d heartbeats on every link in 2.5 s", n)
+			return linkState(ctx, c, 1, 2, 0) == "up" && n == 0, fmt.Sprintf("node2 sent %d heartbeats on every link in 2.5 s", n)
 		})
 		if err != nil {
 			t.Fatalf("after restoring: %v", err)
@@ -331,13 +310,7 @@ func TestThreeNodes(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		unknown := func() uint64 {
-			out, err := c.Exec(ctx, 1, "busctl", "--json=short", "get-property", nodebus.BusName, string(nodebus.ManagerPath), nodebus.ManagerIface, "FrameCounters")
-			if err != nil {
-				t.Fatal(err)
-			}
-			return parseCounters(t, out)["dropped_unknown_node"]
-		}
+		unknown := func() uint64 { return frameCounters(t, ctx, c, 1)["dropped_unknown_node"] }
 		// Node 4's daemon stops by itself: from Raft if the deletion
 		// reaches it, else because its peers tell it.
 		err := cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
@@ -434,13 +407,7 @@ func TestThreeNodes(t *testing.T) {
 			t.Fatalf("EditNode with an unknown key: %v", err)
 		}
 		// Garbage, truncated and wrong-key frames from a host on the bridge.
-		counts := func() map[string]uint64 {
-			out, err := c.Exec(ctx, 1, "busctl", "--json=short", "get-property", nodebus.BusName, string(nodebus.ManagerPath), nodebus.ManagerIface, "FrameCounters")
-			if err != nil {
-				t.Fatal(err)
-			}
-			return parseCounters(t, out)
-		}
+		counts := func() map[string]uint64 { return frameCounters(t, ctx, c, 1) }
 		before := counts()
 		st, err := c.Status(ctx, 1)
 		if err != nil {
@@ -762,6 +729,16 @@ func TestTwoNodeClusterGrowsToThree(t *testing.T) {
 	mustView(t, ctx, c, []int{1, 2}, ids(1, 2))
 	mustQuorate(t, ctx, c, 1, true)
 	mustQuorate(t, ctx, c, 3, false)
+}
+
+// linkState is how node i hears link l of node node: up, down or local;
+// an error's text if the status cannot be read.
+func linkState(ctx context.Context, c *concordtest.Cluster, i, node, l int) string {
+	s, err := c.Status(ctx, i)
+	if err != nil {
+		return err.Error()
+	}
+	return s.Nodes[node-1].Links[l].State
 }
 
 // nodeAdd is the concordctl command that adds node i with its real MACs.
