@@ -174,7 +174,8 @@ func New(opts Options) (*Daemon, error) {
 func NewWith(opts Options, fc *config.Cluster, key []byte, ports []Port) (*Daemon, error) {
 	d := &Daemon{opts: opts, log: opts.Logger, counters: map[string]uint64{},
 		reqs: make(chan func(), 64), rx: make(chan rxFrame, 4096), state: "starting", ports: ports,
-		reasm: map[reasmKey]*reassembly{}, seqs: make(chan uint64, 1)}
+		reasm: map[reasmKey]*reassembly{}, seqs: make(chan uint64, 1),
+		told: map[uint16]uint64{}, mending: map[uint16]uint64{}}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -778,13 +779,8 @@ func (d *Daemon) sendFrame(kind uint8, to uint16, payload []byte) {
 
 // sendFrameOn sends payload on link only, or on every link if only is -1.
 func (d *Daemon) sendFrameOn(kind uint8, to uint16, payload []byte, only int) {
-	var flags uint8
-	if d.degraded {
-		flags = frame.FlagAllLinks
-	}
-	f, _, err := d.sealer.SealFlags(nil, kind, flags, payload)
-	if err != nil {
-		d.log.Error("cannot seal frame", "kind", kind, "len", len(payload), "err", err)
+	f := d.seal(kind, payload)
+	if f == nil {
 		return
 	}
 	var dst *config.Node
@@ -793,7 +789,7 @@ func (d *Daemon) sendFrameOn(kind uint8, to uint16, payload []byte, only int) {
 			return
 		}
 	}
-	for i, p := range d.ports {
+	for i := range d.ports {
 		if only >= 0 && i != only {
 			continue
 		}
@@ -804,13 +800,44 @@ func (d *Daemon) sendFrameOn(kind uint8, to uint16, payload []byte, only int) {
 			}
 			addr = dst.Links[i].MAC
 		}
-		frame.SetLink(f, uint8(i))
-		if err := p.WriteTo(f, addr); err != nil {
-			d.counters["send_errors"]++
-			continue
-		}
-		d.counters["sent"]++
+		d.writeFrame(i, f, addr)
 	}
+}
+
+// seal makes a frame of kind, with FlagAllLinks while this node misses a
+// peer on some link; nil if payload cannot be sealed.
+func (d *Daemon) seal(kind uint8, payload []byte) []byte {
+	var flags uint8
+	if d.degraded {
+		flags = frame.FlagAllLinks
+	}
+	f, _, err := d.sealer.SealFlags(nil, kind, flags, payload)
+	if err != nil {
+		d.log.Error("cannot seal frame", "kind", kind, "len", len(payload), "err", err)
+		return nil
+	}
+	return f
+}
+
+// writeFrame sends sealed frame f on link i to addr and counts the outcome.
+func (d *Daemon) writeFrame(i int, f []byte, addr net.HardwareAddr) bool {
+	frame.SetLink(f, uint8(i))
+	if err := d.ports[i].WriteTo(f, addr); err != nil {
+		d.counters["send_errors"]++
+		return false
+	}
+	d.counters["sent"]++
+	return true
+}
+
+// again reports whether something done for node at most once every
+// `every` ticks may be done now, and if so records that it is.
+func again(last map[uint16]uint64, node uint16, now, every uint64) bool {
+	if t, ok := last[node]; ok && now-t < every {
+		return false
+	}
+	last[node] = now
+	return true
 }
 
 // refresh rebuilds the status snapshot that D-Bus readers see.

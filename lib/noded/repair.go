@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/concord-ha/concord/lib/confstore"
-	"github.com/concord-ha/concord/lib/frame"
 )
 
 // A node deleted from the configuration is told by Raft only if the
@@ -23,26 +22,16 @@ func (d *Daemon) tellNotMember(node uint16, f rxFrame) {
 	if d.cfgIndex == 0 || len(f.src) != 6 || int(f.link) >= len(d.ports) {
 		return
 	}
-	if last, ok := d.told[node]; ok && d.tick-last < d.ticks(time.Second) {
+	if !again(d.told, node, d.tick, d.ticks(time.Second)) {
 		return
 	}
-	if d.told == nil {
-		d.told = map[uint16]uint64{}
-	}
-	d.told[node] = d.tick
 	var p [10]byte
 	binary.BigEndian.PutUint16(p[0:], node)
 	binary.BigEndian.PutUint64(p[2:], d.cfgIndex)
-	fr, _, err := d.sealer.Seal(nil, kindNotMember, p[:])
-	if err != nil {
+	fr := d.seal(kindNotMember, p[:])
+	if fr == nil || !d.writeFrame(int(f.link), fr, f.src) {
 		return
 	}
-	frame.SetLink(fr, f.link)
-	if err := d.ports[f.link].WriteTo(fr, f.src); err != nil {
-		d.counters["send_errors"]++
-		return
-	}
-	d.counters["sent"]++
 	d.counters["told_not_member"]++
 	d.log.Info(fmt.Sprintf("node %d is not in the cluster configuration but sends frames; told it so", node),
 		"node", node, "reason", "not in configuration", "config_index", d.cfgIndex)
@@ -56,13 +45,9 @@ func (d *Daemon) tellNotMember(node uint16, f rxFrame) {
 // membership does not either. At most one recovery per node runs, and
 // not more often than every 10 s.
 func (d *Daemon) replicaLost(node uint16) {
-	if last, ok := d.mending[node]; ok && d.tick-last < d.ticks(10*time.Second) {
+	if !again(d.mending, node, d.tick, d.ticks(10*time.Second)) {
 		return
 	}
-	if d.mending == nil {
-		d.mending = map[uint16]uint64{}
-	}
-	d.mending[node] = d.tick
 	d.log.Warn(fmt.Sprintf("node %d lost its replicated configuration state; replicating it to node %d again", node, node),
 		"node", node, "reason", "replicated state lost")
 	go func() {
