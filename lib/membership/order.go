@@ -211,6 +211,20 @@ func (n *Node) collect() {
 	}
 }
 
+// due reports whether a queued message is to be sent now: it never was,
+// or its last copy is unacknowledged for the retransmit time, which counts
+// as a retransmit. If so it records the send.
+func (n *Node) due(sent *bool, lastSent *uint64) bool {
+	if *sent && n.tick < *lastSent+n.rtTicks {
+		return false
+	}
+	if *sent {
+		n.counters.Retransmits++
+	}
+	*sent, *lastSent = true, n.tick
+	return true
+}
+
 // flushSends sends queued DATA to the sequencer within the window.
 func (n *Node) flushSends() {
 	if n.leaving || n.following || len(n.queue) == 0 {
@@ -222,13 +236,9 @@ func (n *Node) flushSends() {
 		if i >= sendWindow {
 			break
 		}
-		if q.sent && n.tick < q.lastSent+n.rtTicks {
+		if !n.due(&q.sent, &q.lastSent) {
 			continue
 		}
-		if q.sent {
-			n.counters.Retransmits++
-		}
-		q.sent, q.lastSent = true, n.tick
 		n.send(Message{Type: MsgData, To: seqr, View: n.view.ID, MsgID: q.msgID, Seq: head, Op: q.op, Group: q.group, Payload: q.payload})
 	}
 }

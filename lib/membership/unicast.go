@@ -37,13 +37,9 @@ func (n *Node) unicastSend(to NodeID, p *peer) {
 		if i >= unicastWindow {
 			break
 		}
-		if u.sent && n.tick < u.lastSent+n.rtTicks {
+		if !n.due(&u.sent, &u.lastSent) {
 			continue
 		}
-		if u.sent {
-			n.counters.Retransmits++
-		}
-		u.sent, u.lastSent = true, n.tick
 		n.send(Message{Type: MsgUnicast, To: to, Seq: u.seq, Last: base, Payload: u.payload})
 	}
 }
