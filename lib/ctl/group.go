@@ -115,12 +115,8 @@ func groupCmd(args []string, env Env) error {
 		if fs.NArg() != 0 {
 			return usageError{"usage: concordctl group watch NAME [--count N] [--timeout D] [--idle D] [--stats]"}
 		}
-		ctx := context.Background()
-		if *timeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, *timeout)
-			defer cancel()
-		}
+		ctx, cancel := watchContext(*timeout)
+		defer cancel()
 		n := 0
 		var idleTimer *time.Timer
 		if *idle > 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 
@@ -58,12 +59,8 @@ func messageCmd(args []string, env Env) error {
 		if err != nil {
 			return err
 		}
-		ctx := context.Background()
-		if *timeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, *timeout)
-			defer cancel()
-		}
+		ctx, cancel := watchContext(*timeout)
+		defer cancel()
 		n := 0
 		err = m.WatchNode(ctx, func(sender uint16, seq uint64, payload []byte) bool {
 			fmt.Fprintf(env.Stdout, "%d %d %s\n", seq, sender, payload)
@@ -149,4 +146,13 @@ func (b *busAPI) watch(ctx context.Context, member string, fn func(*dbus.Signal)
 			}
 		}
 	}
+}
+
+// watchContext is the context of a watch command: it ends after timeout,
+// or never if timeout is 0.
+func watchContext(timeout time.Duration) (context.Context, context.CancelFunc) {
+	if timeout > 0 {
+		return context.WithTimeout(context.Background(), timeout)
+	}
+	return context.WithCancel(context.Background())
 }
