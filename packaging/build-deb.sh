@@ -49,7 +49,7 @@ done
 
 install -D -m 0644 "$SRC/units/concord-noded.service" "$ROOT/lib/systemd/system/concord-noded.service"
 install -D -m 0644 "$SRC/units/org.concordha.node1.conf" "$ROOT/usr/share/dbus-1/system.d/org.concordha.node1.conf"
-for x in "$SRC"/units/*.xml "$SRC"/daemons/concord-noded/*.xml "$SRC"/lib/nodebus/org.concordha.*.xml; do
+for x in "$SRC"/units/*.xml "$SRC"/daemons/concord-noded/*.xml "$SRC"/lib/api/nodebus/org.concordha.*.xml; do
 	[ -e "$x" ] || continue
 	install -D -m 0644 "$x" "$ROOT/usr/share/dbus-1/interfaces/$(basename "$x")"
 done

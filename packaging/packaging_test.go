@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/concord-ha/concord/lib/config"
+	"github.com/concord-ha/concord/lib/api/config"
 )
 
 func TestExampleConfigParses(t *testing.T) {

@@ -34,7 +34,14 @@ if ! command -v go >/dev/null 2>&1; then
 	else
 		# Any Go from 1.21 on fetches the toolchain go.mod names itself.
 		echo "setup: installing a Go from bookworm-backports to bootstrap Go $need"
-		echo "deb http://deb.debian.org/debian bookworm-backports main" >/etc/apt/sources.list.d/concord-backports.list
+		# The host's own mirror (the first "bookworm" source in its apt
+		# sources), or CONCORD_MIRROR.
+		mirror=${CONCORD_MIRROR:-$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+			awk '$1 == "deb" { sub(/\[[^]]*\] */, ""); if ($3 == "bookworm") { print $2; exit } }')}
+		[ -n "$mirror" ] || mirror=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+			awk '/^URIs:/ { u = $2 } /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "bookworm") { print u; exit } }')
+		[ -n "$mirror" ] || { echo "setup: no bookworm mirror in the apt sources; set CONCORD_MIRROR" >&2; exit 1; }
+		echo "deb $mirror bookworm-backports main" >/etc/apt/sources.list.d/concord-backports.list
 		apt-get update -qq
 		for v in 1.24 1.23 1.22 1.21; do
 			if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports "golang-$v-go" >/dev/null 2>&1; then

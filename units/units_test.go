@@ -32,7 +32,7 @@ var readOnly = map[string]bool{
 // the daemon serves, so a method added there is checked here too.
 func managerMethods(t *testing.T) []string {
 	t.Helper()
-	b, err := os.ReadFile("../lib/nodebus/org.concordha.node1.xml")
+	b, err := os.ReadFile("../lib/api/nodebus/org.concordha.node1.xml")
 	if err != nil {
 		t.Fatal(err)
 	}

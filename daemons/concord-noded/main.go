@@ -14,14 +14,14 @@ import (
 	"runtime/pprof"
 	"syscall"
 
-	"github.com/concord-ha/concord/lib/jlog"
-	"github.com/concord-ha/concord/lib/noded"
+	"github.com/concord-ha/concord/daemons/concord-noded/internal/daemon"
+	"github.com/concord-ha/concord/lib/sys/jlog"
 )
 
 var version = "dev"
 
 func main() {
-	var o noded.Options
+	var o daemon.Options
 	flag.StringVar(&o.ConfigPath, "config", "/etc/concord/cluster.conf", "cluster configuration `file`")
 	flag.StringVar(&o.KeyPath, "key", "/etc/concord/authkey", "cluster key `file` (mode 0600)")
 	flag.StringVar(&o.StateDir, "state", "/var/lib/concord", "state `directory` for the replicated configuration")
@@ -59,7 +59,7 @@ func main() {
 		pprof.StartCPUProfile(f)
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
-	d, err := noded.New(o)
+	d, err := daemon.New(o)
 	if err != nil {
 		o.Logger.Error("cannot start: " + err.Error())
 		os.Exit(1)

@@ -4,11 +4,11 @@ package main
 import (
 	"os"
 
-	"github.com/concord-ha/concord/lib/ctl"
+	"github.com/concord-ha/concord/daemons/concordctl/internal/cli"
 )
 
 var version = "dev"
 
 func main() {
-	os.Exit(ctl.Main(os.Args[1:], ctl.Env{Stdout: os.Stdout, Stderr: os.Stderr, Dial: ctl.DialBus, Version: version}))
+	os.Exit(cli.Main(os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Dial: cli.DialBus, Version: version}))
 }

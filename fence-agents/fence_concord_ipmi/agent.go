@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/concord-ha/concord/lib/fenceproto"
-	"github.com/concord-ha/concord/lib/ipmi"
+	"github.com/concord-ha/concord/lib/api/fenceproto"
+	"github.com/concord-ha/concord/lib/driver/ipmi"
 )
 
 func agent() *fenceproto.Agent {

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/concord-ha/concord/lib/fenceproto"
-	"github.com/concord-ha/concord/lib/ipmi"
+	"github.com/concord-ha/concord/lib/api/fenceproto"
+	"github.com/concord-ha/concord/lib/driver/ipmi"
 )
 
 // closedPort is a loopback UDP port nobody listens on, so a valid

@@ -3,6 +3,6 @@
 // v1.5 lan), speaking IPMI itself instead of running ipmitool.
 package main
 
-import "github.com/concord-ha/concord/lib/fenceproto"
+import "github.com/concord-ha/concord/lib/api/fenceproto"
 
 func main() { fenceproto.Main(agent()) }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
-	"github.com/concord-ha/concord/lib/fenceproto"
+	"github.com/concord-ha/concord/lib/api/fenceproto"
 )
 
 const (

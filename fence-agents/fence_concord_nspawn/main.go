@@ -8,7 +8,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/concord-ha/concord/lib/fenceproto"
+	"github.com/concord-ha/concord/lib/api/fenceproto"
 )
 
 func agent() *fenceproto.Agent {

@@ -17,7 +17,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
-	"github.com/concord-ha/concord/lib/fenceproto"
+	"github.com/concord-ha/concord/lib/api/fenceproto"
 )
 
 func run(t *testing.T, args ...string) (int, string, string) {

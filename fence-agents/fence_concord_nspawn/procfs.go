@@ -11,7 +11,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/concord-ha/concord/lib/fenceproto"
+	"github.com/concord-ha/concord/lib/api/fenceproto"
 )
 
 const nspawnComm = "systemd-nspawn"

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"github.com/concord-ha/concord/lib/fenceproto"
-	"github.com/concord-ha/concord/lib/redfish"
+	"github.com/concord-ha/concord/lib/api/fenceproto"
+	"github.com/concord-ha/concord/lib/driver/redfish"
 )
 
 func main() { fenceproto.Main(redfish.Agent()) }

@@ -7,8 +7,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/concord-ha/concord/lib/fenceproto"
-	"github.com/concord-ha/concord/lib/sbd"
+	"github.com/concord-ha/concord/lib/api/fenceproto"
+	"github.com/concord-ha/concord/lib/driver/sbd"
 )
 
 func agent() *fenceproto.Agent {

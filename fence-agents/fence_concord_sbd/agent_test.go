@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/concord-ha/concord/lib/fenceproto"
+	"github.com/concord-ha/concord/lib/api/fenceproto"
 )
 
 func TestMetadata(t *testing.T) {

@@ -2,6 +2,6 @@
 // writes SBD poison pills into a node's slot on shared disks.
 package main
 
-import "github.com/concord-ha/concord/lib/fenceproto"
+import "github.com/concord-ha/concord/lib/api/fenceproto"
 
 func main() { fenceproto.Main(agent()) }

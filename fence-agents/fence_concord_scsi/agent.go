@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/concord-ha/concord/lib/fenceproto"
-	"github.com/concord-ha/concord/lib/iscsi"
-	"github.com/concord-ha/concord/lib/scsipr"
+	"github.com/concord-ha/concord/lib/api/fenceproto"
+	"github.com/concord-ha/concord/lib/driver/iscsi"
+	"github.com/concord-ha/concord/lib/driver/scsipr"
 )
 
 const defaultKeyFile = "/run/concord/fence_concord_scsi.key"

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/concord-ha/concord/lib/fenceproto"
+	"github.com/concord-ha/concord/lib/api/fenceproto"
 )
 
 func run(t *testing.T, stdin string) (int, string, string) {

@@ -3,6 +3,6 @@
 // on /dev block devices or over its own iSCSI sessions (iscsi:// URLs).
 package main
 
-import "github.com/concord-ha/concord/lib/fenceproto"
+import "github.com/concord-ha/concord/lib/api/fenceproto"
 
 func main() { fenceproto.Main(agent()) }

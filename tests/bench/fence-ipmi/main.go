@@ -14,10 +14,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/concord-ha/concord/lib/fenceproto"
-	"github.com/concord-ha/concord/lib/ipmi"
-	"github.com/concord-ha/concord/tests/fenceipmi"
-	"github.com/concord-ha/concord/tests/fencepeer"
+	"github.com/concord-ha/concord/lib/api/fenceproto"
+	"github.com/concord-ha/concord/lib/driver/ipmi"
+	"github.com/concord-ha/concord/tests/harness/fencepeer"
+	"github.com/concord-ha/concord/tests/integration/fenceipmi"
 )
 
 const reference = "/usr/sbin/fence_ipmilan"

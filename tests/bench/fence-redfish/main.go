@@ -10,9 +10,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/concord-ha/concord/lib/fenceproto"
-	"github.com/concord-ha/concord/tests/fencepeer"
-	"github.com/concord-ha/concord/tests/fenceredfish/bmc"
+	"github.com/concord-ha/concord/lib/api/fenceproto"
+	"github.com/concord-ha/concord/tests/harness/fencepeer"
+	"github.com/concord-ha/concord/tests/harness/redfishbmc"
 )
 
 const reference = "/usr/sbin/fence_redfish"
@@ -50,7 +50,7 @@ func run(n int) error {
 		fmt.Printf("# %s missing (Debian package fence-agents): ours only\n", reference)
 	}
 
-	s := bmc.New("admin", "secret")
+	s := redfishbmc.New("admin", "secret")
 	if err := s.Start(); err != nil {
 		return err
 	}

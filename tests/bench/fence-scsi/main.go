@@ -14,9 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/concord-ha/concord/lib/iscsi"
-	"github.com/concord-ha/concord/lib/scsipr"
-	"github.com/concord-ha/concord/tests/fencepeer"
+	"github.com/concord-ha/concord/lib/driver/iscsi"
+	"github.com/concord-ha/concord/lib/driver/scsipr"
+	"github.com/concord-ha/concord/tests/harness/fencepeer"
 )
 
 const (

@@ -16,8 +16,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/concord-ha/concord/tests/cluster"
-	"github.com/concord-ha/concord/tests/concordtest"
+	"github.com/concord-ha/concord/tests/harness/cluster"
+	"github.com/concord-ha/concord/tests/harness/concordtest"
 )
 
 func main() {

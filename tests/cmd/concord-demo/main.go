@@ -11,8 +11,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/concord-ha/concord/lib/config"
-	"github.com/concord-ha/concord/tests/cluster"
+	"github.com/concord-ha/concord/lib/api/config"
+	"github.com/concord-ha/concord/tests/harness/cluster"
 )
 
 func main() {

@@ -1,0 +1,84 @@
+package daemon
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/concord-ha/concord/lib/store/confstore"
+)
+
+// A node deleted from the configuration is told by Raft only if the
+// deletion reaches it, which Raft does not promise for a removed voter. So
+// a node that hears an authentic frame from a node it does not know tells
+// that node, at most once a second, with the index of its configuration.
+// The receiver leaves, as it would on applying its own deletion, only if
+// that index is newer than its own: configurations are totally ordered by
+// index, so a newer one without it means it was deleted. A node just
+// added, told by a peer that has not applied the addition yet, holds the
+// newer configuration itself and stays; a node with no configuration
+// from the store yet (index 0) cannot compare and stays too.
+func (d *Daemon) tellNotMember(node uint16, f rxFrame) {
+	if d.cfgIndex == 0 || len(f.src) != 6 || int(f.link) >= len(d.ports) {
+		return
+	}
+	if !again(d.told, node, d.tick, d.ticks(time.Second)) {
+		return
+	}
+	var p [10]byte
+	binary.BigEndian.PutUint16(p[0:], node)
+	binary.BigEndian.PutUint64(p[2:], d.cfgIndex)
+	fr := d.seal(kindNotMember, p[:])
+	if fr == nil || !d.writeFrame(int(f.link), fr, f.src) {
+		return
+	}
+	d.counters["told_not_member"]++
+	d.log.Info(fmt.Sprintf("node %d is not in the cluster configuration but sends frames; told it so", node),
+		"node", node, "reason", "not in configuration", "config_index", d.cfgIndex)
+}
+
+// replicaLost handles a peer's word that its replicated state is gone: a
+// replaced disk, a wiped /var/lib/concord. Raft cannot mend that by
+// itself, since it trusts that a follower keeps what it acknowledged; so
+// the peer's replica is taken out of Raft and back in, and the leader
+// then sends it everything. The node list does not change, so the
+// membership does not either. At most one recovery per node runs, and
+// not more often than every 10 s.
+func (d *Daemon) replicaLost(node uint16) {
+	if !again(d.mending, node, d.tick, d.ticks(10*time.Second)) {
+		return
+	}
+	d.log.Warn(fmt.Sprintf("node %d lost its replicated configuration state; replicating it to node %d again", node, node),
+		"node", node, "reason", "replicated state lost")
+	go func() {
+		err := d.propose(confstore.Op{Kind: confstore.ReplicaOut, Number: node})
+		if err == nil {
+			err = d.propose(confstore.Op{Kind: confstore.ReplicaIn, Number: node})
+		}
+		if err != nil {
+			d.log.Error(fmt.Sprintf("replicating the configuration to node %d again failed; the leader retries within seconds", node),
+				"node", node, "err", err)
+		}
+	}()
+}
+
+// notMember handles a peer's word that this node is not in its
+// configuration (see tellNotMember).
+func (d *Daemon) notMember(from uint16, p []byte) {
+	if len(p) != 10 {
+		d.counters["dropped_malformed"]++
+		return
+	}
+	node, idx := binary.BigEndian.Uint16(p), binary.BigEndian.Uint64(p[2:])
+	if node != d.self.Number || d.deleted {
+		return
+	}
+	if d.cfgIndex == 0 || idx <= d.cfgIndex {
+		d.log.Debug("a peer says this node is not in its configuration, which is not newer than ours",
+			"node", from, "config_index", idx, "ours", d.cfgIndex)
+		return
+	}
+	d.log.Warn(fmt.Sprintf("node %d says this node was deleted from the cluster configuration (its index %d, ours %d); stopping", from, idx, d.cfgIndex),
+		"node", from, "reason", "deleted from the configuration", "config_index", idx)
+	d.deleted = true
+}

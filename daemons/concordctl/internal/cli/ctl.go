@@ -1,0 +1,521 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/concord-ha/concord/lib/api/nodebus"
+	"github.com/concord-ha/concord/lib/wire/frame"
+)
+
+// API is what the commands need from concord-noded; the D-Bus client
+// implements it, tests use a stub.
+type API interface {
+	Status() (nodebus.Status, error)
+	Config() (string, error)
+	AddNode(name string, number uint16, votes uint32, links []string, attrs map[string]string) (uint16, error)
+	DeleteNode(name string) error
+	EditNode(name string, changes map[string]any) error
+	SetOption(key, value string) error
+	SetQuorum(key, value string) error
+}
+
+// Env is where a command runs.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Dial           func() (API, error)
+	Version        string
+}
+
+const usage = `Usage: concordctl [--json] COMMAND
+
+Commands:
+  status                          cluster view, nodes, links and quorum
+  node list                       configured nodes
+  node show NAME                  one node
+  node add NAME --link "IF MAC" [--link ...] [--number N] [--votes V] [--attr K=V ...]
+  node delete NAME
+  node edit NAME [--votes V] [--link "IF MAC" ...] [--attr K=V ...] [--rename NEW]
+  group join NAME                 make this node a member of a process group
+  group leave NAME                leave it
+  group send NAME [--count N] [--size BYTES] [--interval D] MSG
+                                  send MSG (MSG-0..MSG-N-1 with --count) to the group, totally ordered;
+                                  the group "" is every member of the view (1-all)
+  group watch NAME [--count N] [--timeout D] [--idle D] [--stats]
+                                  print deliveries to the group: "SEQ SENDER PAYLOAD"
+                                  (--count 0: until --timeout, or --idle without messages)
+  message send NODE MSG           a reliable 1-1 message to a node of the view (by name or number)
+  message watch [--count N] [--timeout D]
+                                  print 1-1 messages to this node: "SEQ SENDER PAYLOAD"
+  config show                     the replicated configuration, in cluster.conf syntax
+  config set KEY VALUE            set a free-form cluster option ([options]); an empty VALUE removes it
+  quorum set KEY VALUE            change a [quorum] setting on every node, e.g. two_node no
+                                  (expected_votes, two_node, wait_for_all, last_man_standing,
+                                  last_man_standing_window, tie_breaker; see concord.conf(5))
+  keygen [--file PATH] [--force]  make the cluster key (default /etc/concord/authkey)
+  version
+
+Options:
+  --json    machine-readable output (stable; fields are only ever added)
+`
+
+// usageError is a mistake in the command line: exit code 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// Main runs concordctl with args (without the program name) and returns the exit code.
+func Main(args []string, env Env) int {
+	err := run(args, env)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(env.Stderr, "concordctl: %v\n", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprint(env.Stderr, "Run 'concordctl help' for usage.\n")
+		return 2
+	}
+	return 1
+}
+
+func run(args []string, env Env) error {
+	jsonOut := false
+	var rest []string
+	for _, a := range args {
+		if a == "--json" || a == "-j" {
+			jsonOut = true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	if len(rest) == 0 {
+		return usageError{"no command given"}
+	}
+	switch rest[0] {
+	case "help", "--help", "-h":
+		fmt.Fprint(env.Stdout, usage)
+		return nil
+	case "version", "--version":
+		fmt.Fprintln(env.Stdout, env.Version)
+		return nil
+	case "keygen":
+		return keygen(rest[1:], env)
+	case "status":
+		if len(rest) > 1 {
+			return usageError{fmt.Sprintf("status takes no arguments, got %q", rest[1])}
+		}
+		s, err := status(env)
+		if err != nil {
+			return err
+		}
+		if jsonOut {
+			return writeJSON(env.Stdout, s)
+		}
+		printStatus(env.Stdout, s)
+		return nil
+	case "node":
+		return nodeCmd(rest[1:], jsonOut, env)
+	case "group":
+		return groupCmd(rest[1:], env)
+	case "message":
+		return messageCmd(rest[1:], env)
+	case "quorum":
+		if len(rest) != 4 || rest[1] != "set" {
+			return usageError{"usage: concordctl quorum set KEY VALUE"}
+		}
+		api, err := env.Dial()
+		if err != nil {
+			return err
+		}
+		if err := api.SetQuorum(rest[2], rest[3]); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "set quorum %s = %s\n", rest[2], rest[3])
+		return nil
+	case "config":
+		if len(rest) == 4 && rest[1] == "set" {
+			api, err := env.Dial()
+			if err != nil {
+				return err
+			}
+			if err := api.SetOption(rest[2], rest[3]); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "set option %s\n", rest[2])
+			return nil
+		}
+		if len(rest) != 2 || rest[1] != "show" {
+			return usageError{"usage: concordctl config show | config set KEY VALUE"}
+		}
+		api, err := env.Dial()
+		if err != nil {
+			return err
+		}
+		c, err := api.Config()
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(env.Stdout, c)
+		return nil
+	}
+	return usageError{fmt.Sprintf("unknown command %q", rest[0])}
+}
+
+// status dials concord-noded and reads its status.
+func status(env Env) (nodebus.Status, error) {
+	api, err := env.Dial()
+	if err != nil {
+		return nodebus.Status{}, err
+	}
+	return api.Status()
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func keygen(args []string, env Env) error {
+	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	path := fs.String("file", "/etc/concord/authkey", "")
+	force := fs.Bool("force", false, "")
+	if err := fs.Parse(args); err != nil {
+		return usageError{"keygen: " + err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("keygen: unexpected argument %q", fs.Arg(0))}
+	}
+	if err := frame.GenerateKey(*path, *force); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "wrote a new cluster key to %s (mode 0600); copy it to every node\n", *path)
+	return nil
+}
+
+// multi is a repeatable string flag.
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
+
+func parseAttrs(kvs []string) (map[string]string, error) {
+	m := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usageError{fmt.Sprintf("--attr %q: want NAME=VALUE", kv)}
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+// positionals parses flags that may come before, between or after the
+// positional arguments, and returns the positionals.
+func positionals(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageError{fs.Name() + ": " + err.Error()}
+		}
+		args = fs.Args()
+		if len(args) > 0 {
+			pos = append(pos, args[0])
+			args = args[1:]
+		}
+	}
+	return pos, nil
+}
+
+// flagArgs parses flags around the one positional argument, a node name.
+func flagArgs(fs *flag.FlagSet, args []string) (string, error) {
+	pos, err := positionals(fs, args)
+	if err != nil {
+		return "", err
+	}
+	if len(pos) != 1 {
+		return "", usageError{fmt.Sprintf("want exactly one node name, got %d", len(pos))}
+	}
+	return pos[0], nil
+}
+
+func nodeCmd(args []string, jsonOut bool, env Env) error {
+	if len(args) == 0 {
+		return usageError{"node: want list, show, add, delete or edit"}
+	}
+	verb, args := args[0], args[1:]
+	fs := flag.NewFlagSet("node "+verb, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var links, attrs multi
+	number := fs.Uint("number", 0, "")
+	votes := fs.Uint("votes", 0, "")
+	rename := fs.String("rename", "", "")
+	fs.Var(&links, "link", "")
+	fs.Var(&attrs, "attr", "")
+	switch verb {
+	case "list":
+		if len(args) > 0 {
+			return usageError{"node list takes no arguments"}
+		}
+		s, err := status(env)
+		if err != nil {
+			return err
+		}
+		if jsonOut {
+			return writeJSON(env.Stdout, s.Nodes)
+		}
+		printNodes(env.Stdout, s.Nodes)
+		return nil
+	case "show":
+		if len(args) != 1 {
+			return usageError{"usage: concordctl node show NAME"}
+		}
+		s, err := status(env)
+		if err != nil {
+			return err
+		}
+		for _, n := range s.Nodes {
+			if n.Name == args[0] {
+				if jsonOut {
+					return writeJSON(env.Stdout, n)
+				}
+				printNode(env.Stdout, n)
+				return nil
+			}
+		}
+		return fmt.Errorf("no node named %q", args[0])
+	case "add":
+		name, err := flagArgs(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(links) == 0 {
+			return usageError{"node add: at least one --link \"IFNAME MAC\" is needed"}
+		}
+		if *number > 65535 {
+			return usageError{fmt.Sprintf("--number %d: must be 1..65535", *number)}
+		}
+		if *votes > 1<<31 {
+			return usageError{fmt.Sprintf("--votes %d: too large", *votes)}
+		}
+		am, err := parseAttrs(attrs)
+		if err != nil {
+			return err
+		}
+		api, err := env.Dial()
+		if err != nil {
+			return err
+		}
+		num, err := api.AddNode(name, uint16(*number), uint32(*votes), links, am)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "added node %s as number %d\n", name, num)
+		return nil
+	case "delete":
+		if len(args) != 1 {
+			return usageError{"usage: concordctl node delete NAME"}
+		}
+		api, err := env.Dial()
+		if err != nil {
+			return err
+		}
+		if err := api.DeleteNode(args[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "deleted node %s\n", args[0])
+		return nil
+	case "edit":
+		name, err := flagArgs(fs, args)
+		if err != nil {
+			return err
+		}
+		changes := map[string]any{}
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "votes":
+				changes["votes"] = uint32(*votes)
+			case "rename":
+				changes["name"] = *rename
+			case "link":
+				changes["links"] = []string(links)
+			case "attr":
+				changes["attributes"] = nil
+			}
+		})
+		if _, ok := changes["attributes"]; ok {
+			if changes["attributes"], err = parseAttrs(attrs); err != nil {
+				return err
+			}
+		}
+		if _, ok := changes["number"]; ok || *number != 0 {
+			return usageError{"node edit: a node's number cannot change; delete and add it"}
+		}
+		if len(changes) == 0 {
+			return usageError{"node edit: nothing to change (use --votes, --link, --attr or --rename)"}
+		}
+		api, err := env.Dial()
+		if err != nil {
+			return err
+		}
+		if err := api.EditNode(name, changes); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "edited node %s\n", name)
+		return nil
+	}
+	return usageError{fmt.Sprintf("node: unknown verb %q", verb)}
+}
+
+func printStatus(w io.Writer, s nodebus.Status) {
+	q := "NOT quorate"
+	if s.Quorum.Quorate {
+		q = "quorate"
+	}
+	fmt.Fprintf(w, "Cluster:  %s (id %d)\n", s.Cluster.Name, s.Cluster.ID)
+	fmt.Fprintf(w, "Node:     %s (%d), %s\n", s.LocalName, s.LocalNode, s.State)
+	fmt.Fprintf(w, "View:     %d, coordinator %d, members %s\n", s.View.Seq, s.View.Coordinator, joinNums(s.View.Members))
+	fmt.Fprintf(w, "Quorum:   %s: %d of %d votes, quorum %d (%s)\n", q, s.Quorum.TotalVotes, s.Quorum.ExpectedVotes, s.Quorum.Quorum, s.Quorum.Reason)
+	switch {
+	case s.Config.Leader != 0:
+		fmt.Fprintf(w, "Config:   leader node %d, change %d applied here\n", s.Config.Leader, s.Config.Index)
+	case s.Config.Index != 0:
+		fmt.Fprintf(w, "Config:   no leader known (changes wait for one), change %d applied here\n", s.Config.Index)
+	default:
+		fmt.Fprintf(w, "Config:   not running yet (joining or bootstrapping the replicated configuration)\n")
+	}
+	if s.Heartbeats != "" {
+		fmt.Fprintf(w, "Links:    heartbeats %s\n", s.Heartbeats)
+	}
+	fmt.Fprintln(w)
+	printNodes(w, s.Nodes)
+}
+
+func joinNums(ns []uint16) string {
+	parts := make([]string, len(ns))
+	for i, n := range ns {
+		parts[i] = fmt.Sprint(n)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+func printNodes(w io.Writer, ns []nodebus.NodeInfo) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NUMBER\tNAME\tSTATE\tVOTES\tLINKS")
+	for _, n := range ns {
+		var ls []string
+		for _, l := range n.Links {
+			ls = append(ls, fmt.Sprintf("%s:%s", l.Interface, l.State))
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\n", n.Number, n.Name, n.State, n.Votes, strings.Join(ls, " "))
+	}
+	tw.Flush()
+}
+
+func printNode(w io.Writer, n nodebus.NodeInfo) {
+	fmt.Fprintf(w, "Name:    %s\nNumber:  %d\nUUID:    %s\nState:   %s\nVotes:   %d\nIn view: %v\n", n.Name, n.Number, n.UUID, n.State, n.Votes, n.InView)
+	for _, l := range n.Links {
+		fmt.Fprintf(w, "Link %d:  %s %s %s\n", l.Index, l.Interface, l.MAC, l.State)
+	}
+	keys := make([]string, 0, len(n.Attrs))
+	for k := range n.Attrs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "Attr:    %s=%s\n", k, n.Attrs[k])
+	}
+}
+
+// busAPI is the D-Bus client.
+type busAPI struct {
+	conn *dbus.Conn
+	obj  dbus.BusObject
+}
+
+// DialBus connects to concord-noded on the system bus.
+func DialBus() (API, error) {
+	// The sequential handler keeps signals in order; the default one may
+	// reorder them under load, and group deliveries must not be.
+	conn, err := dbus.ConnectSystemBus(dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()))
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the system bus: %w", err)
+	}
+	return &busAPI{conn: conn, obj: conn.Object(nodebus.BusName, nodebus.ManagerPath)}, nil
+}
+
+func (b *busAPI) callErr(err error) error {
+	var de dbus.Error
+	if errors.As(err, &de) {
+		msg := de.Name
+		if len(de.Body) > 0 {
+			msg = fmt.Sprint(de.Body[0])
+		}
+		if de.Name == "org.freedesktop.DBus.Error.ServiceUnknown" || de.Name == "org.freedesktop.DBus.Error.NameHasNoOwner" {
+			return fmt.Errorf("concord-noded is not running (%s); start it with: systemctl start concord-noded", de.Name)
+		}
+		return fmt.Errorf("%s (%s)", msg, de.Name)
+	}
+	return err
+}
+
+func (b *busAPI) Status() (nodebus.Status, error) {
+	var s nodebus.Status
+	var js string
+	if err := b.obj.Call(nodebus.ManagerIface+".GetStatusJSON", 0).Store(&js); err != nil {
+		return s, b.callErr(err)
+	}
+	if err := json.Unmarshal([]byte(js), &s); err != nil {
+		return s, fmt.Errorf("concord-noded sent a status that does not parse: %w", err)
+	}
+	return s, nil
+}
+
+func (b *busAPI) Config() (string, error) {
+	var s string
+	if err := b.obj.Call(nodebus.ManagerIface+".GetConfig", 0).Store(&s); err != nil {
+		return "", b.callErr(err)
+	}
+	return s, nil
+}
+
+func (b *busAPI) AddNode(name string, number uint16, votes uint32, links []string, attrs map[string]string) (uint16, error) {
+	var p dbus.ObjectPath
+	if err := b.obj.Call(nodebus.ManagerIface+".AddNode", 0, name, number, votes, links, attrs).Store(&p); err != nil {
+		return 0, b.callErr(err)
+	}
+	var num uint16
+	fmt.Sscanf(string(p[strings.LastIndex(string(p), "/")+1:]), "%d", &num)
+	return num, nil
+}
+
+func (b *busAPI) DeleteNode(name string) error {
+	return b.callErr(b.obj.Call(nodebus.ManagerIface+".DeleteNode", 0, name).Err)
+}
+
+func (b *busAPI) SetOption(key, value string) error {
+	return b.callErr(b.obj.Call(nodebus.ManagerIface+".SetOption", 0, key, value).Err)
+}
+
+func (b *busAPI) SetQuorum(key, value string) error {
+	return b.callErr(b.obj.Call(nodebus.ManagerIface+".SetQuorum", 0, key, value).Err)
+}
+
+func (b *busAPI) EditNode(name string, changes map[string]any) error {
+	vs := make(map[string]dbus.Variant, len(changes))
+	for k, v := range changes {
+		vs[k] = dbus.MakeVariant(v)
+	}
+	return b.callErr(b.obj.Call(nodebus.ManagerIface+".EditNode", 0, name, vs).Err)
+}

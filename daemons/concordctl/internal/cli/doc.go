@@ -1,0 +1,3 @@
+// Package ctl is concordctl: the command-line client of concord-noded's
+// D-Bus API, plus keygen.
+package cli

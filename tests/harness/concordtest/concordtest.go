@@ -1,0 +1,227 @@
+package concordtest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/concord-ha/concord/lib/api/nodebus"
+	"github.com/concord-ha/concord/tests/harness/cluster"
+)
+
+// Options shape a Concord test cluster.
+type Options struct {
+	Nodes     int
+	Quorum    string // extra lines for the [quorum] section
+	Totem     string // extra lines for the [cluster] section (timings)
+	NoStart   bool   // boot and configure, but leave concord-noded stopped
+	ConfNodes int    // nodes listed in cluster.conf and started; default Nodes
+}
+
+// Cluster is a booted test cluster with Concord installed and configured.
+type Cluster struct {
+	*cluster.Cluster
+	Key  []byte
+	Conf string
+}
+
+// Deb is the package under test, from CONCORD_DEB; "" when unset or missing.
+func Deb() string {
+	p := os.Getenv("CONCORD_DEB")
+	if p == "" {
+		return ""
+	}
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
+}
+
+// Boot boots the nodes, installs the .deb, writes the configuration and the
+// key, and starts concord-noded on every node unless o.NoStart.
+func Boot(ctx context.Context, env cluster.Env, o Options) (*Cluster, error) {
+	deb := Deb()
+	if deb == "" {
+		return nil, errors.New("CONCORD_DEB does not name a built package (run make deb, or make integration)")
+	}
+	hc, err := cluster.New(ctx, env, cluster.Options{Nodes: o.Nodes, Deb: deb})
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{Cluster: hc, Key: []byte(strings.Repeat("k", 32) + strconv.FormatInt(time.Now().UnixNano(), 10))}
+	n := o.ConfNodes
+	if n == 0 {
+		n = o.Nodes
+	}
+	c.Conf = c.ConfText(n, o.Quorum, o.Totem)
+	for i := 1; i <= o.Nodes; i++ {
+		if err := c.Configure(i, c.Conf); err != nil {
+			return nil, err
+		}
+	}
+	if !o.NoStart {
+		for i := 1; i <= n; i++ {
+			if err := c.StartDaemon(ctx, i); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return c, nil
+}
+
+// ConfText is a cluster.conf listing nodes 1..n with their real MACs.
+func (c *Cluster) ConfText(n int, quorum, totem string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# written by the Concord test harness\n[cluster]\nname = %s\n%s\n", c.Tag(), strings.TrimSpace(totem))
+	if quorum != "" {
+		fmt.Fprintf(&b, "[quorum]\n%s\n\n", strings.TrimSpace(quorum))
+	}
+	for i := 1; i <= n; i++ {
+		b.WriteString(c.NodeSection(i))
+	}
+	return b.String()
+}
+
+// NodeSection is the [node] section of node i.
+func (c *Cluster) NodeSection(i int) string {
+	nd := c.Node(i)
+	var b strings.Builder
+	fmt.Fprintf(&b, "[node %s]\nnumber = %d\n", nd.Hostname, i)
+	for l, mac := range nd.MACs {
+		fmt.Fprintf(&b, "link = %s %s\n", cluster.LinkName(l), mac)
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// Configure writes cluster.conf and the key into node i.
+func (c *Cluster) Configure(i int, conf string) error {
+	if err := c.WriteFile(i, "/etc/concord/cluster.conf", []byte(conf), 0o644); err != nil {
+		return err
+	}
+	return c.WriteFile(i, "/etc/concord/authkey", c.Key, 0o600)
+}
+
+// StartDaemon starts concord-noded on node i with systemctl.
+func (c *Cluster) StartDaemon(ctx context.Context, i int) error {
+	out, err := c.Systemctl(ctx, i, "start", "concord-noded")
+	if err != nil {
+		j, _ := c.Exec(ctx, i, "journalctl", "-u", "concord-noded", "--no-pager", "-n", "30")
+		return fmt.Errorf("node%d: systemctl start concord-noded: %v: %s\n%s", i, err, out, j)
+	}
+	return nil
+}
+
+// StopDaemon stops concord-noded on node i with systemctl (a clean leave).
+func (c *Cluster) StopDaemon(ctx context.Context, i int) error {
+	_, err := c.Systemctl(ctx, i, "stop", "concord-noded")
+	return err
+}
+
+// Exec runs argv in node i and returns stdout; stderr is folded into the error.
+func (c *Cluster) Exec(ctx context.Context, i int, argv ...string) (string, error) {
+	out, errOut, err := c.Cluster.Exec(ctx, i, argv...)
+	if err != nil {
+		return out, fmt.Errorf("node%d: %s: %v: %s", i, strings.Join(argv, " "), err, strings.TrimSpace(errOut))
+	}
+	return out, nil
+}
+
+// Status is `concordctl --json status` on node i.
+func (c *Cluster) Status(ctx context.Context, i int) (nodebus.Status, error) {
+	var s nodebus.Status
+	out, err := c.Exec(ctx, i, "concordctl", "--json", "status")
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		return s, fmt.Errorf("node%d: concordctl --json status: %v: %q", i, err, out)
+	}
+	return s, nil
+}
+
+// BusView reads the view and quorum properties on node i with busctl, to
+// check they agree with concordctl.
+func (c *Cluster) BusView(ctx context.Context, i int) (seq uint64, members []uint16, quorate bool, err error) {
+	get := func(name string) (string, error) {
+		return c.Exec(ctx, i, "busctl", "get-property", nodebus.BusName, string(nodebus.ManagerPath), nodebus.ManagerIface, name)
+	}
+	s, err := get("ViewSeq") // "t 5"
+	if err != nil {
+		return 0, nil, false, err
+	}
+	if _, err := fmt.Sscanf(s, "t %d", &seq); err != nil {
+		return 0, nil, false, fmt.Errorf("busctl ViewSeq: %q", s)
+	}
+	m, err := get("ViewMembers") // "aq 3 1 2 3"
+	if err != nil {
+		return 0, nil, false, err
+	}
+	f := strings.Fields(m)
+	if len(f) < 2 || f[0] != "aq" {
+		return 0, nil, false, fmt.Errorf("busctl ViewMembers: %q", m)
+	}
+	for _, x := range f[2:] {
+		v, err := strconv.Atoi(x)
+		if err != nil {
+			return 0, nil, false, fmt.Errorf("busctl ViewMembers: %q", m)
+		}
+		members = append(members, uint16(v))
+	}
+	q, err := get("Quorate") // "b true"
+	if err != nil {
+		return 0, nil, false, err
+	}
+	return seq, members, strings.TrimSpace(q) == "b true", nil
+}
+
+// WaitView waits until every node in nodes has installed the same view with
+// exactly members, and returns its seq.
+func (c *Cluster) WaitView(ctx context.Context, nodes []int, members []uint16, timeout time.Duration) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	want := fmt.Sprint(members)
+	var seq uint64
+	err := cluster.Eventually(ctx, func() (bool, string) {
+		var seqs []uint64
+		for _, i := range nodes {
+			s, err := c.Status(ctx, i)
+			if err != nil {
+				return false, err.Error()
+			}
+			if got := fmt.Sprint(s.View.Members); got != want {
+				return false, fmt.Sprintf("node%d: view %d members %s, want %s", i, s.View.Seq, got, want)
+			}
+			seqs = append(seqs, s.View.Seq)
+		}
+		for _, q := range seqs {
+			if q != seqs[0] {
+				return false, fmt.Sprintf("view seqs differ: %v", seqs)
+			}
+		}
+		seq = seqs[0]
+		return true, ""
+	})
+	return seq, err
+}
+
+// ViewLines returns node i's "installed view" journal lines since t.
+func (c *Cluster) ViewLines(ctx context.Context, i int, since time.Time) ([]string, error) {
+	out, err := c.Exec(ctx, i, "journalctl", "-u", "concord-noded", "--no-pager", "-o", "cat",
+		"--since", "@"+strconv.FormatFloat(float64(since.UnixNano())/1e9, 'f', 6, 64))
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "installed view") {
+			lines = append(lines, l)
+		}
+	}
+	return lines, nil
+}
