@@ -11,7 +11,7 @@ import (
 
 // event is one call made to a Tracker.
 type event struct {
-	kind    string // "update", "tick", "config"
+	kind    string // "update", "tick", "config", "unblock"
 	members []uint16
 	tick    uint64
 	cfg     Config
@@ -53,8 +53,22 @@ func oracle(cfg0 Config, events []event, k int) State {
 		return t
 	}
 	configured := configuredOf
+	var state func(i int) (State, uint32)
+	// unblocked reports whether event j was an Unblock that took effect:
+	// there was a view with votes, and it was not quorate.
+	unblocked := func(j int) bool {
+		if events[j].kind != "unblock" {
+			return false
+		}
+		ms, ok := viewAt(j)
+		prev, _ := state(j - 1)
+		return ok && !prev.Quorate && totalOf(cfgAt(j), ms) > 0
+	}
 	seenAllBy := func(i int) bool {
 		for j := 0; j <= i; j++ {
+			if unblocked(j) {
+				return true
+			}
 			ms, ok := viewAt(j)
 			if !ok || events[j].kind == "tick" {
 				continue
@@ -89,7 +103,6 @@ func oracle(cfg0 Config, events []event, k int) State {
 		return since
 	}
 	// Base expected votes, event by event.
-	var state func(i int) (State, uint32)
 	stateWith := func(i int, base uint32) State {
 		c := cfgAt(i)
 		ms, _ := viewAt(i)
@@ -132,11 +145,21 @@ func oracle(cfg0 Config, events []event, k int) State {
 		}
 		return st
 	}
+	type memo struct {
+		st     State
+		base   uint32
+		forced map[uint16]bool
+	}
+	memos := map[int]memo{}
 	state = func(i int) (State, uint32) {
 		if i < 0 {
 			return State{}, configured(cfg0)
 		}
+		if m, ok := memos[i]; ok {
+			return m.st, m.base
+		}
 		prevState, base := state(i - 1)
+		forced := memos[i-1].forced
 		ev := events[i]
 		c := cfgAt(i)
 		ms, hasView := viewAt(i)
@@ -146,10 +169,16 @@ func oracle(cfg0 Config, events []event, k int) State {
 			if i == 0 {
 				prevCfg = cfg0
 			}
+			forced = nil
 			if base < configured(prevCfg) {
 				base = min(base, configured(c))
 			} else {
 				base = configured(c)
+			}
+		case "unblock":
+			if unblocked(i) {
+				base = totalOf(c, ms)
+				forced = setOf(ms)
 			}
 		case "tick":
 			if c.LastManStanding && hasView && ev.tick >= stableSince(i) && ev.tick-stableSince(i) >= c.LMSWindowTicks &&
@@ -161,8 +190,9 @@ func oracle(cfg0 Config, events []event, k int) State {
 			if prev, ok := viewAt(i - 1); ok {
 				old := setOf(prev)
 				for _, m := range ms {
-					if _, configured := c.Votes[m]; configured && !old[m] {
+					if _, configured := c.Votes[m]; configured && !old[m] && !forced[m] {
 						base = max(base, configuredOf(c))
+						forced = nil
 					}
 				}
 			}
@@ -170,7 +200,9 @@ func oracle(cfg0 Config, events []event, k int) State {
 		if hasView && ev.kind != "tick" && totalOf(c, ms) > base {
 			base = totalOf(c, ms)
 		}
-		return stateWith(i, base), base
+		st := stateWith(i, base)
+		memos[i] = memo{st, base, forced}
+		return st, base
 	}
 	st, _ := state(k)
 	return st
@@ -262,8 +294,10 @@ func randomEvents(r *rand.Rand, cfg Config) []event {
 				ms = append(ms, ms[0]) // a duplicate
 			}
 			evs = append(evs, event{kind: "update", members: ms, tick: tick})
-		case x < 9:
+		case x < 8:
 			evs = append(evs, event{kind: "tick", tick: tick})
+		case x < 9:
+			evs = append(evs, event{kind: "unblock", tick: tick})
 		default:
 			cfg = randomConfig(r)
 			evs = append(evs, event{kind: "config", cfg: cfg})
@@ -291,6 +325,8 @@ func TestTrackerMatchesOracle(t *testing.T) {
 				got = tr.Update(ev.members, ev.tick)
 			case "tick":
 				got, _ = tr.Tick(ev.tick)
+			case "unblock":
+				got, _ = tr.Unblock()
 			case "config":
 				if got, err = tr.SetConfig(ev.cfg); err != nil {
 					t.Errorf("seed %d: SetConfig(%+v): %v", seed, ev.cfg, err)
@@ -319,6 +355,8 @@ func history(evs []event) string {
 			s += fmt.Sprintf("\n  update %v @%d", e.members, e.tick)
 		case "tick":
 			s += fmt.Sprintf("\n  tick @%d", e.tick)
+		case "unblock":
+			s += "\n  unblock"
 		default:
 			s += fmt.Sprintf("\n  config %+v", e.cfg)
 		}

@@ -1,6 +1,7 @@
 package quorum
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -43,6 +44,7 @@ type Tracker struct {
 	since    uint64   // tick the current member set was first installed
 	hasView  bool
 	seenAll  bool // wait_for_all is satisfied for good
+	forced   []uint16 // the view Unblock forced quorum on, sorted; nil when no override holds
 	state    State
 }
 
@@ -144,8 +146,11 @@ func (t *Tracker) Update(members []uint16, tick uint64) State {
 	if t.hasView && t.arrivals(m) {
 		// A returning node may have expected votes as high as
 		// configured (votequorum takes the highest any member holds),
-		// so a last_man_standing reduction ends here.
+		// so a last_man_standing reduction or an Unblock ends here.
+		// Nodes of the unblocked view itself were told of the
+		// override, so their coming back does not end it.
 		t.expected = max(t.expected, t.cfgExpected)
+		t.forced = nil
 	}
 	t.members, t.hasView = m, true
 	t.noteView()
@@ -189,6 +194,7 @@ func (t *Tracker) SetConfig(cfg Config) (State, error) {
 	}
 	lowered := t.expected < t.cfgExpected
 	t.cfg, t.cfgExpected = cloneConfig(cfg), e
+	t.forced = nil
 	if lowered {
 		t.expected = min(t.expected, e)
 	} else {
@@ -197,6 +203,37 @@ func (t *Tracker) SetConfig(cfg Config) (State, error) {
 	if t.hasView {
 		t.noteView()
 	}
+	t.state = t.compute()
+	return t.state, nil
+}
+
+// Errors of Unblock.
+var (
+	ErrNoView         = errors.New("quorum: no view installed yet")
+	ErrAlreadyQuorate = errors.New("quorum: already quorate, nothing to unblock")
+	ErrNoVotes        = errors.New("quorum: the members of this view hold no votes")
+)
+
+// Unblock forces quorum on the current view after a disaster that left it
+// a minority, as corosync-quorumtool -e or pcs quorum unblock do: expected
+// votes drop to the view's own votes and wait_for_all counts as satisfied.
+// It is the admin's word that the missing nodes are down and will stay
+// down until they rejoin this partition; if they are running elsewhere,
+// both sides act. The override ends when a configured node the view lacked
+// joins that was not in the view unblocked (expected votes go back to the
+// configured value), or with a new configuration.
+func (t *Tracker) Unblock() (State, error) {
+	switch {
+	case !t.hasView:
+		return t.state, ErrNoView
+	case t.state.Quorate:
+		return t.state, ErrAlreadyQuorate
+	case t.total() == 0:
+		return t.state, ErrNoVotes
+	}
+	t.expected = t.total()
+	t.seenAll = true
+	t.forced = slices.Clone(t.members)
 	t.state = t.compute()
 	return t.state, nil
 }
@@ -212,10 +249,14 @@ func (t *Tracker) total() uint32 {
 	return s
 }
 
-// arrivals reports whether m holds a configured node the current view lacks.
+// arrivals reports whether m holds a configured node the current view
+// lacks (and that was not in the view an Unblock forced).
 func (t *Tracker) arrivals(m []uint16) bool {
 	for _, n := range m {
 		if _, ok := t.cfg.Votes[n]; !ok {
+			continue
+		}
+		if _, ok := slices.BinarySearch(t.forced, n); ok {
 			continue
 		}
 		if _, ok := slices.BinarySearch(t.members, n); !ok {
@@ -264,6 +305,8 @@ func (t *Tracker) compute() State {
 	case t.cfg.WaitForAll && !t.seenAll:
 		s.WaitForAll = true
 		s.Reason = "wait_for_all: not all nodes seen since start"
+	case total >= s.Quorum && t.forced != nil && s.ExpectedVotes < t.cfgExpected:
+		s.Quorate, s.Reason = true, fmt.Sprintf("forced by quorum unblock: %s (configured %d)", votes, t.cfgExpected)
 	case total >= s.Quorum && t.cfg.TwoNode:
 		s.Quorate, s.Reason = true, "two_node: "+votes
 	case total >= s.Quorum:

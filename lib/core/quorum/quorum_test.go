@@ -280,3 +280,61 @@ func TestReturningNodesEndLMSReduction(t *testing.T) {
 		t.Errorf("8 with the returning 3 and 6: %+v, want not quorate with expected 8", st)
 	}
 }
+
+// Unblock: a surviving minority is made quorate on the admin's word, and
+// the override ends when a missing node comes back.
+func TestUnblockForcesQuorumUntilANodeReturns(t *testing.T) {
+	votes := map[uint16]uint32{1: 1, 2: 1, 3: 1, 4: 1, 5: 1}
+	tr, err := NewTracker(Config{Votes: votes, WaitForAll: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Unblock(); err != ErrNoView {
+		t.Fatalf("before any view: err %v, want ErrNoView", err)
+	}
+	tr.Update([]uint16{1, 2, 3, 4, 5}, 1)
+	if _, err := tr.Unblock(); err != ErrAlreadyQuorate {
+		t.Fatalf("quorate: err %v, want ErrAlreadyQuorate", err)
+	}
+	if st := tr.Update([]uint16{1, 2}, 2); st.Quorate {
+		t.Fatalf("2 of 5 quorate before unblock: %+v", st)
+	}
+	st, err := tr.Unblock()
+	if err != nil || !st.Quorate || st.ExpectedVotes != 2 || st.Quorum != 2 || !strings.Contains(st.Reason, "forced by quorum unblock") {
+		t.Fatalf("after unblock: %+v, %v", st, err)
+	}
+	// Losing one more of the two: 1 of 2 is no quorum (the override is
+	// not a licence for any remnant).
+	if st := tr.Update([]uint16{1}, 3); st.Quorate {
+		t.Fatalf("1 of the 2 unblocked nodes quorate: %+v", st)
+	}
+	if st := tr.Update([]uint16{1, 2}, 4); !st.Quorate {
+		t.Fatalf("the unblocked pair again: %+v", st)
+	}
+	// Node 3 returns: configured expected votes are back, 3 of 5 holds.
+	st = tr.Update([]uint16{1, 2, 3}, 5)
+	if !st.Quorate || st.ExpectedVotes != 5 || strings.Contains(st.Reason, "forced") {
+		t.Fatalf("after node 3 returns: %+v", st)
+	}
+	if st := tr.Update([]uint16{1, 2}, 6); st.Quorate {
+		t.Fatalf("the pair after the override ended: %+v", st)
+	}
+}
+
+func TestUnblockNeedsVotes(t *testing.T) {
+	tr, _ := NewTracker(Config{Votes: map[uint16]uint32{1: 1, 2: 1, 3: 0}})
+	tr.Update([]uint16{3}, 1)
+	if _, err := tr.Unblock(); err != ErrNoVotes {
+		t.Fatalf("err %v, want ErrNoVotes", err)
+	}
+}
+
+func TestUnblockEndsWaitForAll(t *testing.T) {
+	tr, _ := NewTracker(Config{Votes: map[uint16]uint32{1: 1, 2: 1, 3: 1}, WaitForAll: true})
+	if st := tr.Update([]uint16{1, 2}, 1); st.Quorate || !st.WaitForAll {
+		t.Fatalf("cold start of 2 of 3 with wait_for_all: %+v", st)
+	}
+	if st, err := tr.Unblock(); err != nil || !st.Quorate || st.WaitForAll {
+		t.Fatalf("unblock during wait_for_all: %+v, %v", st, err)
+	}
+}
