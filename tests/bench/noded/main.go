@@ -20,10 +20,17 @@ import (
 	"github.com/concord-ha/concord/tests/harness/concordtest"
 )
 
+var (
+	rounds     int
+	noCorosync bool
+)
+
 func main() {
 	trials := flag.Int("trials", 10, "failure-detection trials")
 	msgs := flag.Int("messages", 2000, "group messages for the throughput run (0: skip)")
 	totem := flag.String("totem", "", "extra [cluster] lines, e.g. \"tick = 30ms\"")
+	flag.IntVar(&rounds, "idle-rounds", 3, "30 s windows of idle measurement")
+	flag.BoolVar(&noCorosync, "no-corosync", false, "measure concord-noded's idle cost alone")
 	flag.Parse()
 	env := &cluster.CLIEnv{W: os.Stderr}
 	defer env.Close()
@@ -49,36 +56,12 @@ func run(env *cluster.CLIEnv, trials, msgs int, totem string) error {
 	fmt.Println("| benchmark | median | min | max | n |")
 	fmt.Println("|---|---|---|---|---|")
 
-	// Idle footprint first, while nothing else runs.
-	time.Sleep(3 * time.Second)
-	// All nodes at once, over 30 s: /proc counts CPU in 10 ms ticks, so a
-	// short window cannot tell 0.7 % from 0.8 %.
-	var rss, cpu, usr, sys []float64
-	fps := make([]usage, len(all))
-	errs := make([]error, len(all))
-	var wg sync.WaitGroup
-	for k, i := range all {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fps[k], errs[k] = footprint(ctx, c, i, 30*time.Second)
-		}()
+	// Idle footprint first, while nothing else runs: concord-noded and
+	// Corosync on clusters of the same kind, up together, measured in the
+	// same windows, so both see the same machine.
+	if err := idle(ctx, env, c, rounds, !noCorosync); err != nil {
+		return err
 	}
-	wg.Wait()
-	for k := range all {
-		if errs[k] != nil {
-			return errs[k]
-		}
-		f := fps[k]
-		rss = append(rss, f.rssMB)
-		cpu = append(cpu, f.user+f.sys)
-		usr = append(usr, f.user)
-		sys = append(sys, f.sys)
-	}
-	row("idle RSS of concord-noded per node (MB)", rss, "%.1f")
-	row("idle CPU of concord-noded per node (% of a core)", cpu, "%.2f")
-	row("  of which user time (% of a core)", usr, "%.2f")
-	row("  of which system time, incl. veth/bridge forwarding charged to the sender (% of a core)", sys, "%.2f")
 
 	if msgs > 0 {
 		if err := groups(ctx, c, msgs); err != nil {
@@ -208,16 +191,22 @@ func fields(s string) map[string]float64 {
 
 type usage struct{ rssMB, user, sys float64 }
 
-// footprint reads concord-noded's RSS and its user and system CPU over d
-// (% of one core).
-func footprint(ctx context.Context, c *concordtest.Cluster, i int, d time.Duration) (usage, error) {
-	out, err := c.Exec(ctx, i, "systemctl", "show", "-p", "MainPID", "--value", "concord-noded")
+// execFunc runs a command in one node and returns its standard output.
+type execFunc func(ctx context.Context, argv ...string) (string, error)
+
+// footprint reads a unit's main process's RSS and its user and system CPU
+// over d (% of one core).
+func footprint(ctx context.Context, exec execFunc, unit string, d time.Duration) (usage, error) {
+	out, err := exec(ctx, "systemctl", "show", "-p", "MainPID", "--value", unit)
 	if err != nil {
 		return usage{}, err
 	}
 	pid := strings.TrimSpace(out)
+	if pid == "" || pid == "0" {
+		return usage{}, fmt.Errorf("%s is not running", unit)
+	}
 	ticks := func() (float64, float64, error) {
-		s, err := c.Exec(ctx, i, "cat", "/proc/"+pid+"/stat")
+		s, err := exec(ctx, "cat", "/proc/"+pid+"/stat")
 		if err != nil {
 			return 0, 0, err
 		}
@@ -235,7 +224,7 @@ func footprint(ctx context.Context, c *concordtest.Cluster, i int, d time.Durati
 	if err != nil {
 		return usage{}, err
 	}
-	st, err := c.Exec(ctx, i, "grep", "VmRSS", "/proc/"+pid+"/status")
+	st, err := exec(ctx, "grep", "VmRSS", "/proc/"+pid+"/status")
 	if err != nil {
 		return usage{}, err
 	}
@@ -274,4 +263,86 @@ func viewInstalledAt(ctx context.Context, c *concordtest.Cluster, i int, t0 time
 		}
 	}
 	return time.Time{}, fmt.Errorf("node%d logged no view install after %v", i, t0)
+}
+
+// idle measures concord-noded on c, and Corosync on a cluster of the same
+// size booted beside it, in `rounds` windows of 30 s: all daemons at once
+// in each window. /proc counts CPU in 10 ms ticks, so a short window cannot
+// tell 0.7 % from 0.8 %.
+func idle(ctx context.Context, env *cluster.CLIEnv, c *concordtest.Cluster, rounds int, withCorosync bool) error {
+	type probe struct {
+		name string
+		exec execFunc
+		unit string
+	}
+	var probes []probe
+	for i := 1; i <= c.Size(); i++ {
+		probes = append(probes, probe{"concord", func(ctx context.Context, argv ...string) (string, error) {
+			return c.Exec(ctx, i, argv...)
+		}, "concord-noded"})
+	}
+	if withCorosync {
+		cc, err := bootCorosync(ctx, env, c.Size())
+		if cc != nil {
+			defer cc.Close()
+		}
+		if err != nil {
+			return fmt.Errorf("corosync cluster: %w", err)
+		}
+		for i := 1; i <= cc.Size(); i++ {
+			probes = append(probes, probe{"corosync", func(ctx context.Context, argv ...string) (string, error) {
+				out, _, err := cc.Exec(ctx, i, argv...)
+				return out, err
+			}, "corosync"})
+		}
+		var v string
+		if out, _, err := cc.Exec(ctx, 1, "dpkg-query", "-W", "-f", "${Version}", "corosync"); err == nil {
+			v = out
+		}
+		env.Logf("corosync %s formed a %d-node cluster beside Concord's", v, cc.Size())
+	}
+	settle()
+	res := map[string]*struct{ rss, cpu, usr, sys []float64 }{}
+	for r := 0; r < rounds; r++ {
+		fps := make([]usage, len(probes))
+		errs := make([]error, len(probes))
+		var wg sync.WaitGroup
+		for k, p := range probes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				fps[k], errs[k] = footprint(ctx, p.exec, p.unit, 30*time.Second)
+			}()
+		}
+		wg.Wait()
+		for k, p := range probes {
+			if errs[k] != nil {
+				return fmt.Errorf("%s: %w", p.name, errs[k])
+			}
+			a := res[p.name]
+			if a == nil {
+				a = &struct{ rss, cpu, usr, sys []float64 }{}
+				res[p.name] = a
+			}
+			f := fps[k]
+			a.rss = append(a.rss, f.rssMB)
+			a.cpu = append(a.cpu, f.user+f.sys)
+			a.usr = append(a.usr, f.user)
+			a.sys = append(a.sys, f.sys)
+		}
+		env.Logf("idle round %d of %d done", r+1, rounds)
+	}
+	n := fmt.Sprintf("%d nodes, %d windows of 30 s", c.Size(), rounds)
+	a := res["concord"]
+	row("idle RSS of concord-noded per node (MB)", a.rss, "%.1f")
+	row("idle CPU of concord-noded per node (% of a core), "+n, a.cpu, "%.2f")
+	row("  of which user time (% of a core)", a.usr, "%.2f")
+	row("  of which system time, incl. veth/bridge forwarding charged to the sender (% of a core)", a.sys, "%.2f")
+	if b := res["corosync"]; b != nil {
+		row("idle RSS of corosync per node (MB), same run", b.rss, "%.1f")
+		row("idle CPU of corosync per node (% of a core), same run and windows, knet with 2 links, aes256", b.cpu, "%.2f")
+		row("  of which user time (% of a core)", b.usr, "%.2f")
+		row("  of which system time (% of a core)", b.sys, "%.2f")
+	}
+	return nil
 }

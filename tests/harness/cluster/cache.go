@@ -19,6 +19,9 @@ type Rootfs struct {
 	Suite    string   // default bookworm
 	Mirror   string   // default $CONCORD_MIRROR or the host's own apt mirror (HostMirror)
 	Packages []string // default DefaultPackages
+	// Name keeps trees of different purposes apart: building one prunes
+	// only unused trees of the same name. Default "concord".
+	Name string
 }
 
 // DefaultPackages is what a node needs: systemd as PID 1, a system bus for
@@ -46,6 +49,9 @@ func (r Rootfs) withDefaults() Rootfs {
 	if len(r.Packages) == 0 {
 		r.Packages = DefaultPackages
 	}
+	if r.Name == "" {
+		r.Name = "concord"
+	}
 	return r
 }
 
@@ -58,7 +64,7 @@ const cacheVersion = "2"
 func (r Rootfs) Dir() string {
 	r = r.withDefaults()
 	h := sha256.Sum256([]byte(strings.Join([]string{cacheVersion, r.Suite, r.Mirror, strings.Join(r.Packages, ",")}, "\n")))
-	return filepath.Join(r.CacheDir, "rootfs-"+hex.EncodeToString(h[:])[:12])
+	return filepath.Join(r.CacheDir, "rootfs-"+r.Name+"-"+hex.EncodeToString(h[:])[:12])
 }
 
 // Ensure returns the cached rootfs, building it with debootstrap first if
@@ -126,15 +132,18 @@ func (r Rootfs) Ensure(ctx context.Context, log Logger) (string, error) {
 		return "", fmt.Errorf("rootfs cache: %w", err)
 	}
 	log.Logf("cluster: built rootfs %s in %v", dir, time.Since(start).Round(time.Millisecond))
-	pruneRootfs(r.CacheDir, dir, log)
+	pruneRootfs(r.CacheDir, r.Name, dir, log)
 	return dir, nil
 }
 
-// pruneRootfs removes cached trees of other package lists that no node
-// uses now (no overlay names them). Called with the lock held.
-func pruneRootfs(cacheDir, keep string, log Logger) {
+// pruneRootfs removes cached trees of the same name but other package
+// lists (or older naming) that no node uses now (no overlay names them).
+// Called with the lock held.
+func pruneRootfs(cacheDir, name, keep string, log Logger) {
 	mounts, _ := os.ReadFile("/proc/self/mountinfo")
-	old, _ := filepath.Glob(filepath.Join(cacheDir, "rootfs-*"))
+	old, _ := filepath.Glob(filepath.Join(cacheDir, "rootfs-"+name+"-*"))
+	unnamed, _ := filepath.Glob(filepath.Join(cacheDir, "rootfs-"+strings.Repeat("[0-9a-f]", 12)))
+	old = append(old, unnamed...)
 	for _, d := range old {
 		if d == keep || strings.Contains(string(mounts), d) {
 			continue
