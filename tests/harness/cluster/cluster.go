@@ -25,6 +25,9 @@ type Options struct {
 	Nodes  int    // number of nodes, named node1..nodeN; default 3
 	Links  int    // heartbeat NICs per node, hb0..; default 2
 	Deb    string // Concord .deb to install in every node after boot; "" installs nothing
+	// LinksDown leaves hb0.. administratively down in every node, as a
+	// fresh install does (udev keeps network managers off them).
+	LinksDown bool
 	Rootfs Rootfs // rootfs cache; zero value uses the defaults
 
 	BootTimeout time.Duration // per node; default 3 minutes
@@ -75,8 +78,9 @@ type Cluster struct {
 	tag     string // unique per cluster on this host; prefix of every name
 	lower   string
 	dir     string
-	links   int
-	bridges []string
+	links     int
+	linksDown bool
+	bridges   []string
 	nodes   []*Node
 
 	mu     sync.Mutex
@@ -131,7 +135,7 @@ func New(ctx context.Context, env Env, o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{env: env, tag: newTag(), lower: lower, links: o.Links, cuts: map[[2]int]bool{}, txCuts: map[[2]int]bool{}}
+	c := &Cluster{env: env, tag: newTag(), lower: lower, links: o.Links, linksDown: o.LinksDown, cuts: map[[2]int]bool{}, txCuts: map[[2]int]bool{}}
 	c.Timings.Rootfs = time.Since(start)
 	env.Cleanup(c.Close)
 
@@ -318,7 +322,11 @@ func (c *Cluster) boot(ctx context.Context, n *Node) error {
 	// Quiet links: no IPv6 autoconfiguration frames among the heartbeats.
 	var sh strings.Builder
 	for l := 0; l < c.links; l++ {
-		fmt.Fprintf(&sh, "echo 1 >/proc/sys/net/ipv6/conf/%[1]s/disable_ipv6 2>/dev/null; ip link set %[1]s up || exit 1; cat /sys/class/net/%[1]s/address; ", LinkName(l))
+		up := "ip link set %[1]s up || exit 1; "
+		if c.linksDown {
+			up = ""
+		}
+		fmt.Fprintf(&sh, "echo 1 >/proc/sys/net/ipv6/conf/%[1]s/disable_ipv6 2>/dev/null; "+up+"cat /sys/class/net/%[1]s/address; ", LinkName(l))
 	}
 	out, _, err := c.Exec(ctx, n.Index, "sh", "-c", sh.String())
 	if err != nil {
