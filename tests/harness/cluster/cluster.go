@@ -22,13 +22,13 @@ import (
 
 // Options shape a cluster.
 type Options struct {
-	Nodes  int    // number of nodes, named node1..nodeN; default 3
-	Links  int    // heartbeat NICs per node, hb0..; default 2
-	Deb    string // Concord .deb to install in every node after boot; "" installs nothing
+	Nodes int    // number of nodes, named node1..nodeN; default 3
+	Links int    // heartbeat NICs per node, hb0..; default 2
+	Deb   string // Concord .deb to install in every node after boot; "" installs nothing
 	// LinksDown leaves hb0.. administratively down in every node, as a
 	// fresh install does (udev keeps network managers off them).
 	LinksDown bool
-	Rootfs Rootfs // rootfs cache; zero value uses the defaults
+	Rootfs    Rootfs // rootfs cache; zero value uses the defaults
 
 	BootTimeout time.Duration // per node; default 3 minutes
 }
@@ -74,14 +74,14 @@ type Node struct {
 type Cluster struct {
 	Timings Timings
 
-	env     Env
-	tag     string // unique per cluster on this host; prefix of every name
-	lower   string
-	dir     string
+	env       Env
+	tag       string // unique per cluster on this host; prefix of every name
+	lower     string
+	dir       string
 	links     int
 	linksDown bool
 	bridges   []string
-	nodes   []*Node
+	nodes     []*Node
 
 	mu     sync.Mutex
 	cuts   map[[2]int]bool // {node, link}: both directions
