@@ -45,8 +45,8 @@ const (
 	StateWrongMAC               // the interface's MAC is not the configured one
 	StateAdminDown              // administratively down
 	StateNoCarrier              // up, but no carrier (cable, switch port, veth peer)
-	StateOperDown               // carrier, but operstate is not up (dormant, testing, ...)
-	StateUp                     // up, carrier, operstate up or unknown: frames can flow
+	StateOperDown               // carrier, but the driver says dormant, testing or notpresent
+	StateUp                     // up, with carrier: frames can flow
 )
 
 var stateNames = [...]string{"unknown", "missing", "renamed", "wrong-mac", "admin-down", "no-carrier", "oper-down", "up"}
@@ -77,7 +77,7 @@ type Status struct {
 // Working reports whether frames can flow on the link.
 func (s Status) Working() bool { return s.State == StateUp }
 
-// String is a log line: "link 0 (hb0): no-carrier: no carrier (operstate lowerlayerdown)".
+// String is a log line: "link 0 (hb0): no-carrier: no carrier".
 func (s Status) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "link %d (%s): %s", s.Index, s.Interface, s.State)
@@ -141,10 +141,14 @@ func assess(l Link, nics []NIC, followed int) Status {
 	case !n.AdminUp:
 		problem(StateAdminDown, "administratively down")
 	case !n.Carrier:
-		problem(StateNoCarrier, fmt.Sprintf("no carrier (operstate %s)", n.OperState))
-	case n.OperState != "up" && n.OperState != "unknown":
-		// "unknown" is what drivers without operstate support (dummy,
-		// some virtual NICs) say while they carry frames.
+		problem(StateNoCarrier, "no carrier")
+	case n.OperState == "dormant" || n.OperState == "testing" || n.OperState == "notpresent":
+		// Carrier is the kernel's flag of the moment; operstate follows
+		// it a little later (linkwatch), so "down" or "lowerlayerdown"
+		// next to a carrier is that lag, and a reason that said so would
+		// flap with every carrier change. Only the states a driver sets
+		// on purpose count. "unknown" is what drivers without operstate
+		// support say while they carry frames.
 		problem(StateOperDown, fmt.Sprintf("operstate %s", n.OperState))
 	}
 	if st.State == StateUnknown {

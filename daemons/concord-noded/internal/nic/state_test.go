@@ -44,11 +44,15 @@ func TestAssess(t *testing.T) {
 		{"admin down", hb0, []NIC{with(up(2, "hb0", macA), func(n *NIC) { n.AdminUp, n.Carrier, n.OperState = false, false, "down" })}, 0,
 			StateAdminDown, "administratively down"},
 		{"no carrier", hb0, []NIC{with(up(2, "hb0", macA), func(n *NIC) { n.Carrier, n.OperState = false, "lowerlayerdown" })}, 0,
-			StateNoCarrier, "no carrier (operstate lowerlayerdown)"},
+			StateNoCarrier, "no carrier"},
+		{"no carrier, operstate not caught up", hb0, []NIC{with(up(2, "hb0", macA), func(n *NIC) { n.Carrier = false })}, 0,
+			StateNoCarrier, "no carrier"},
 		{"dormant", hb0, []NIC{with(up(2, "hb0", macA), func(n *NIC) { n.OperState = "dormant" })}, 0,
 			StateOperDown, "operstate dormant"},
-		{"operstate down with carrier", hb0, []NIC{with(up(2, "hb0", macA), func(n *NIC) { n.OperState = "down" })}, 0,
-			StateOperDown, "operstate down"},
+		{"testing", hb0, []NIC{with(up(2, "hb0", macA), func(n *NIC) { n.OperState = "testing" })}, 0,
+			StateOperDown, "operstate testing"},
+		{"carrier, operstate not caught up", hb0, []NIC{with(up(2, "hb0", macA), func(n *NIC) { n.OperState = "lowerlayerdown" })}, 0,
+			StateUp, ""},
 		{"missing, never seen", hb0, []NIC{up(1, "lo", nil)}, 0, StateMissing, "no interface hb0"},
 		{"missing, was seen", hb0, []NIC{up(1, "lo", nil)}, 5, StateMissing, "interface hb0 was removed"},
 		{"missing, MAC on another NIC", hb0, []NIC{up(3, "eth1", macA)}, 0, StateMissing, "no interface hb0; its MAC 02:00:00:00:00:0a is on eth1"},
@@ -119,8 +123,8 @@ func TestStatusString(t *testing.T) {
 		want string
 	}{
 		{Status{Link: Link{Index: 0, Interface: "hb0"}, State: StateUp}, "link 0 (hb0): up"},
-		{Status{Link: Link{Index: 1, Interface: "hb1"}, State: StateNoCarrier, Reason: "no carrier (operstate down)"},
-			"link 1 (hb1): no-carrier: no carrier (operstate down)"},
+		{Status{Link: Link{Index: 1, Interface: "hb1"}, State: StateNoCarrier, Reason: "no carrier"},
+			"link 1 (hb1): no-carrier: no carrier"},
 		{Status{Link: Link{Index: 1, Interface: "hb1"}, State: StateAdminDown, Reason: "administratively down", Action: "set it up"},
 			"link 1 (hb1): admin-down: administratively down; set it up"},
 		{Status{State: State(99)}, "link 0 (): state(99)"},
@@ -130,8 +134,8 @@ func TestStatusString(t *testing.T) {
 			t.Errorf("String = %q, want %q", got, tt.want)
 		}
 	}
-	e := Event{Status: Status{Link: Link{Interface: "hb0"}, State: StateNoCarrier, Reason: "no carrier (operstate down)"}, Prev: Status{State: StateUp}}
-	if got, want := e.String(), "link 0 (hb0): no-carrier: no carrier (operstate down) (was up)"; got != want {
+	e := Event{Status: Status{Link: Link{Interface: "hb0"}, State: StateNoCarrier, Reason: "no carrier"}, Prev: Status{State: StateUp}}
+	if got, want := e.String(), "link 0 (hb0): no-carrier: no carrier (was up)"; got != want {
 		t.Errorf("Event.String = %q, want %q", got, want)
 	}
 }

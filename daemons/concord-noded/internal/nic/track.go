@@ -33,8 +33,8 @@ type track struct {
 func (t *track) step(l Link, nics []NIC, p Policy, now time.Time) (st Status, setUp bool) {
 	st = assess(l, nics, t.ifindex)
 	if st.Ifindex == 0 {
-		// Keep ifindex: a rename back is the same interface, not a new one.
-		t.note = ""
+		// Keep ifindex and note: a rename back is the same interface,
+		// not a new one.
 		return st, false
 	}
 	appeared := !t.seen || st.Ifindex != t.ifindex

@@ -68,7 +68,7 @@ func TestStepSetsUp(t *testing.T) {
 			{[]NIC{up(2, "hb0", macA)}, 0, false, StateUp, ""},
 			{[]NIC{down(up(2, "hb0", macA))}, 0, false, StateAdminDown, "left down"},
 			{[]NIC{down(up(2, "x", macA))}, 0, false, StateRenamed, ""},
-			{[]NIC{down(up(2, "hb0", macA))}, 0, false, StateAdminDown, ""},
+			{[]NIC{down(up(2, "hb0", macA))}, 0, false, StateAdminDown, "left down"},
 		}},
 		{"wrong MAC does not stop the set-up", PolicyLeaveDown, []look{
 			{[]NIC{down(up(2, "hb0", macB))}, 0, true, StateWrongMAC, "administratively down"},
@@ -95,13 +95,13 @@ func TestStepSetsUp(t *testing.T) {
 }
 
 func TestSame(t *testing.T) {
-	a := Status{State: StateNoCarrier, Reason: "no carrier (operstate down)", Ifindex: 2, OperState: "down"}
+	a := Status{State: StateNoCarrier, Reason: "no carrier", Ifindex: 2, OperState: "down"}
 	if b := a; !same(a, b) {
 		t.Error("equal statuses differ")
 	}
 	for name, f := range map[string]func(*Status){
 		"state":   func(s *Status) { s.State = StateUp },
-		"reason":  func(s *Status) { s.Reason = "no carrier (operstate lowerlayerdown)" },
+		"reason":  func(s *Status) { s.Reason = "no carrier; set down while concord-noded runs" },
 		"ifindex": func(s *Status) { s.Ifindex = 3 },
 	} {
 		b := a
