@@ -111,3 +111,30 @@ func TestSame(t *testing.T) {
 		}
 	}
 }
+
+func TestNewChecksLinks(t *testing.T) {
+	tests := []struct {
+		name   string
+		links  []Link
+		policy Policy
+		want   string
+	}{
+		{"fine", []Link{{0, "hb0", macA}, {1, "hb1", macB}}, PolicyLeaveDown, ""},
+		{"no links is fine too", nil, PolicyKeepUp, ""},
+		{"no name", []Link{{0, "hb0", macA}, {1, "", macB}}, PolicyLeaveDown, "nic: link 1 has no interface name"},
+		{"a name twice", []Link{{0, "hb0", macA}, {1, "hb0", macB}}, PolicyLeaveDown, "nic: link 0 and link 1 both name interface hb0"},
+		{"unknown policy", []Link{{0, "hb0", macA}}, Policy(7), "nic: unknown policy 7"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(tt.links, Options{Policy: tt.policy})
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tt.want {
+				t.Errorf("New: %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
