@@ -66,6 +66,7 @@ func testCluster(n int) *config.Cluster {
 	for i := 1; i <= n; i++ {
 		c.Nodes = append(c.Nodes, testNode(uint16(i)))
 	}
+	c.Defaults()
 	return c
 }
 

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 
 	"github.com/concord-ha/concord/lib/api/config"
 	"github.com/concord-ha/concord/lib/store/atomicfile"
@@ -193,15 +194,13 @@ func (s *Store) Bootstrap(initial *config.Cluster) error {
 	if initial == nil || len(initial.Nodes) == 0 {
 		return errors.New("confstore: bootstrap: the configuration has no nodes")
 	}
+	// Every change is validated against the state, so the state starts valid.
+	if err := initial.Validate(); err != nil {
+		return fmt.Errorf("confstore: bootstrap: %w", err)
+	}
 	var voters []uint64
 	self := false
 	for _, n := range initial.Nodes {
-		if n.Number == 0 {
-			return fmt.Errorf("confstore: bootstrap: node %q has number 0", n.Name)
-		}
-		if slices.Contains(voters, uint64(n.Number)) {
-			return fmt.Errorf("confstore: bootstrap: node number %d appears twice", n.Number)
-		}
 		voters = append(voters, uint64(n.Number))
 		self = self || n.Number == s.self
 	}
@@ -486,16 +485,30 @@ func (s *Store) Propose(op Op) (reqID uint64, err error) {
 	if s.pending != nil {
 		return 0, ErrReadyPending
 	}
+	// What a node or option can be checked for on its own is refused at
+	// once, in the words apply would use; the rest waits for apply.
 	switch op.Kind {
 	case AddNode:
-		if op.Node.Number == 0 {
+		if err := op.Node.Validate(); err != nil {
+			return 0, reject(op, "%s", strings.TrimPrefix(err.Error(), "config: "))
+		}
+	case EditNode:
+		if op.Number == 0 {
 			return 0, reject(op, "node number 0 is invalid")
+		}
+		n := editedNode(op)
+		if err := n.Validate(); err != nil {
+			return 0, reject(op, "%s", strings.TrimPrefix(err.Error(), "config: "))
+		}
+	case SetOption:
+		if err := config.CheckOption(op.Key, op.Value); err != nil {
+			return 0, reject(op, "%s", strings.TrimPrefix(err.Error(), "config: "))
 		}
 	case DeleteNode, ReplicaOut, ReplicaIn:
 		if op.Number == 0 {
 			return 0, reject(op, "node number 0 is invalid")
 		}
-	case EditNode, SetOption, SetQuorum:
+	case SetQuorum:
 	default:
 		return 0, reject(op, "unknown operation kind %d", uint8(op.Kind))
 	}
