@@ -484,3 +484,39 @@ func TestIsQuorumError(t *testing.T) {
 		t.Error("IsQuorumError(nil)")
 	}
 }
+
+// TestUnknownKeys: a typo in any section is refused, naming the line and
+// the nearest known key, rather than silently leaving the default.
+func TestUnknownKeys(t *testing.T) {
+	tests := []struct {
+		section, line, want string
+	}{
+		{"[cluster]", "dead_tiem = 1s", `cluster.conf:2: [cluster]: unknown key "dead_tiem" (did you mean "dead_time"?) (known: name, id, tick, heartbeat_interval, dead_time, link_dead_time, join_timeout)`},
+		{"[cluster]", "Name = x", `cluster.conf:2: [cluster]: unknown key "Name" (did you mean "name"?)`},
+		{"[quorum]", "two_nodes = yes", `cluster.conf:5: [quorum]: unknown key "two_nodes" (did you mean "two_node"?) (known: expected_votes, two_node, wait_for_all`},
+		{"[node beta]", "vote = 2", `cluster.conf:13: [node beta]: unknown key "vote" (did you mean "votes"?) (known: number, uuid, votes, link, attr.NAME)`},
+		{"[node beta]", "atr.rack = r1", `cluster.conf:13: [node beta]: unknown key "atr.rack" (known: number,`},
+		// [options] holds any name; what it refuses is a name that is not one.
+		{"[options]", "bad/key = 1", `cluster.conf:23: [options]: option name "bad/key": character '/' is not one of [A-Za-z0-9_.-]`},
+		// A section nobody reads, e.g. corosync's, is refused whole.
+		{"[totem]", "token = 3000", `cluster.conf:22: unknown section [totem]`},
+		{"[nodes gamma]", "number = 4", `cluster.conf:22: unknown section [nodes gamma] (did you mean "node"?)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.section+" "+tt.line, func(t *testing.T) {
+			text := base
+			if strings.Contains(text, tt.section+"\n") {
+				text = strings.Replace(text, tt.section+"\n", tt.section+"\n"+tt.line+"\n", 1)
+			} else {
+				text += "\n" + tt.section + "\n" + tt.line + "\n"
+			}
+			c, err := Parse([]byte(text))
+			if err == nil {
+				t.Fatalf("Parse accepted %q in %s; got\n%s", tt.line, tt.section, Format(c))
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error\n  %v\nwant it to contain\n  %s", err, tt.want)
+			}
+		})
+	}
+}
