@@ -488,7 +488,7 @@ func TestInvalidOps(t *testing.T) {
 		{"tie breaker of a missing node", Op{Kind: SetQuorum, Key: "tie_breaker", Value: "8"}, "tie_breaker: no node has number 8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tn := newNet(t, 3)
+			tn := newMemNet(t, 3)
 			tn.elect(1)
 			// What can be checked without the state is refused at once;
 			// apply must refuse it too (an op from elsewhere skips Propose).

@@ -195,7 +195,7 @@ func TestOneValidation(t *testing.T) {
 			fileCfg, fileErr := config.Parse([]byte(text))
 
 			if tn == nil {
-				tn = newNet(t, 3)
+				tn = newMemNet(t, 3)
 				tn.elect(1)
 			}
 			req, storeErr := tn.stores[2].Propose(op)
