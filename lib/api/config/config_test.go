@@ -213,7 +213,7 @@ func TestParseBad(t *testing.T) {
 		{"duplicate interface in node", rep("hb1 52:54:00:00:02:02", "hb0 52:54:00:00:03:02"), `cluster.conf:15: [node beta]: link "hb0 52:54:00:00:03:02": interface hb0 is already link 0`},
 		{"duplicate number", rep("number = 3", "number = 1"), `cluster.conf:18: [node gamma]: number: 1 is already used by node alpha`},
 		{"duplicate name", base + "[node beta]\nnumber = 4\nlink = hb0 02:00:00:00:00:09\n", `cluster.conf:21: [node beta] appears twice (first on line 12)`},
-		{"duplicate name other case", base + "[node Beta]\nnumber = 4\nlink = hb0 02:00:00:00:00:09\n", `cluster.conf:21: [node Beta]: node name is already used by [node beta] on line 12`},
+		{"duplicate name other case", base + "[node Beta]\nnumber = 4\nlink = hb0 02:00:00:00:00:09\n", `cluster.conf:21: [node Beta]: name is already used by node 2 (beta)`},
 		{"duplicate uuid", rep("number = 2", "number = 2\nuuid = "+DefaultUUID("prod", "alpha").String()), `cluster.conf:14: [node beta]: uuid: ` + DefaultUUID("prod", "alpha").String() + ` is already used by node alpha`},
 		{"nil uuid", rep("number = 2", "number = 2\nuuid = 00000000-0000-0000-0000-000000000000"), `cluster.conf:14: [node beta]: uuid: must not be the nil UUID`},
 		{"bad uuid", rep("number = 2", "number = 2\nuuid = 6f1c"), `cluster.conf:14: [node beta]: uuid: "6f1c" is not a UUID`},
@@ -232,9 +232,9 @@ func TestParseBad(t *testing.T) {
 		{"long cluster name", rep("name = prod", "name = "+strings.Repeat("x", 33)), `must have 1..32 characters`},
 		{"id 0", rep("name = prod", "name = prod\nid = 0"), `cluster.conf:3: [cluster]: id: "0" is not a number in 1..4294967295`},
 		{"missing number", rep("number = 2\n", ""), `cluster.conf:12: [node beta]: number is required`},
-		{"number 0", rep("number = 2", "number = 0"), `cluster.conf:13: [node beta]: number: "0" is not a number in 1..65535`},
+		{"number 0", rep("number = 2", "number = 0"), `cluster.conf:13: [node beta]: number: 0 is out of range 1..65535`},
 		{"number too big", rep("number = 2", "number = 65536"), `"65536" is not a number in 1..65535`},
-		{"votes 0", rep("number = 2", "number = 2\nvotes = 0"), `cluster.conf:14: [node beta]: votes: "0" is not a number in 1..65535`},
+		{"votes 0", rep("number = 2", "number = 2\nvotes = 0"), `cluster.conf:14: [node beta]: votes: 0 is out of range 1..65535`},
 		{"no links", rep("link = hb0 52:54:00:00:01:03\nlink = hb1 52:54:00:00:02:03\n", ""), `cluster.conf:17: [node gamma]: no links`},
 		{"too many links", base + "link = h2 02:00:00:00:00:02\nlink = h3 02:00:00:00:00:03\nlink = h4 02:00:00:00:00:04\nlink = h5 02:00:00:00:00:05\nlink = h6 02:00:00:00:00:06\nlink = h7 02:00:00:00:00:07\nlink = h8 02:00:00:00:00:08\n",
 			`cluster.conf:27: [node gamma]: link "h8 02:00:00:00:00:08": too many links: at most 8`},
@@ -255,7 +255,7 @@ func TestParseBad(t *testing.T) {
 		{"expected_votes 0", rep("tie_breaker = lowest", "expected_votes = 0"), `cluster.conf:5: [quorum]: expected_votes: "0" is not a number`},
 		{"tie_breaker unknown node", rep("tie_breaker = lowest", "tie_breaker = 9"), `cluster.conf:5: [quorum]: tie_breaker: no node has number 9`},
 		{"tie_breaker word", rep("tie_breaker = lowest", "tie_breaker = smallest"), `cluster.conf:5: [quorum]: tie_breaker: "smallest" is not lowest, highest, none or a node number`},
-		{"bad option name", base + "[options]\nbad/key = 1\n", `cluster.conf:22: [options]: bad key "bad/key"`},
+		{"bad option name", base + "[options]\nbad/key = 1\n", `cluster.conf:22: [options]: option name "bad/key": character '/' is not one of [A-Za-z0-9_.-]`},
 		{"control char in option", base + "[options]\nk = \"a\\x01b\"\n", `cluster.conf:22: [options]: k: value has control character '\x01'`},
 		{"raw control char", rep("name = prod", "name = pr\x00od"), `cluster.conf:2: control character '\x00'`},
 		{"bad UTF-8", rep("name = prod", "name = \xff"), `cluster.conf:2: line is not valid UTF-8`},
@@ -311,7 +311,7 @@ func TestValidate(t *testing.T) {
 		{"tie_breaker none accepted", func(c *Cluster) { c.Quorum.TieBreaker = "none" }, ""},
 		{"tie_breaker leading zero", func(c *Cluster) { c.Quorum.TieBreaker = "02" }, `config: [quorum]: tie_breaker: "02": write the node number as 2`},
 		{"bad option value", func(c *Cluster) { c.Options = map[string]string{"k": "a\nb"} }, `config: [options]: k: value has control character '\n'`},
-		{"bad attr name", func(c *Cluster) { c.Nodes[0].Attrs = map[string]string{"": "x"} }, `config: [node alpha]: attr.: name "" must have 1..64 characters`},
+		{"bad attr name", func(c *Cluster) { c.Nodes[0].Attrs = map[string]string{"": "x"} }, `config: [node alpha]: attribute name "" must have 1..64 characters`},
 		{"too many nodes", func(c *Cluster) {
 			for i := 4; i <= 257; i++ {
 				n := c.Nodes[0]
@@ -482,5 +482,41 @@ func TestIsQuorumError(t *testing.T) {
 	}
 	if IsQuorumError(nil) {
 		t.Error("IsQuorumError(nil)")
+	}
+}
+
+// TestUnknownKeys: a typo in any section is refused, naming the line and
+// the nearest known key, rather than silently leaving the default.
+func TestUnknownKeys(t *testing.T) {
+	tests := []struct {
+		section, line, want string
+	}{
+		{"[cluster]", "dead_tiem = 1s", `cluster.conf:2: [cluster]: unknown key "dead_tiem" (did you mean "dead_time"?) (known: name, id, tick, heartbeat_interval, dead_time, link_dead_time, join_timeout)`},
+		{"[cluster]", "Name = x", `cluster.conf:2: [cluster]: unknown key "Name" (did you mean "name"?)`},
+		{"[quorum]", "two_nodes = yes", `cluster.conf:5: [quorum]: unknown key "two_nodes" (did you mean "two_node"?) (known: expected_votes, two_node, wait_for_all`},
+		{"[node beta]", "vote = 2", `cluster.conf:13: [node beta]: unknown key "vote" (did you mean "votes"?) (known: number, uuid, votes, link, attr.NAME)`},
+		{"[node beta]", "atr.rack = r1", `cluster.conf:13: [node beta]: unknown key "atr.rack" (known: number,`},
+		// [options] holds any name; what it refuses is a name that is not one.
+		{"[options]", "bad/key = 1", `cluster.conf:23: [options]: option name "bad/key": character '/' is not one of [A-Za-z0-9_.-]`},
+		// A section nobody reads, e.g. corosync's, is refused whole.
+		{"[totem]", "token = 3000", `cluster.conf:22: unknown section [totem]`},
+		{"[nodes gamma]", "number = 4", `cluster.conf:22: unknown section [nodes gamma] (did you mean "node"?)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.section+" "+tt.line, func(t *testing.T) {
+			text := base
+			if strings.Contains(text, tt.section+"\n") {
+				text = strings.Replace(text, tt.section+"\n", tt.section+"\n"+tt.line+"\n", 1)
+			} else {
+				text += "\n" + tt.section + "\n" + tt.line + "\n"
+			}
+			c, err := Parse([]byte(text))
+			if err == nil {
+				t.Fatalf("Parse accepted %q in %s; got\n%s", tt.line, tt.section, Format(c))
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error\n  %v\nwant it to contain\n  %s", err, tt.want)
+			}
+		})
 	}
 }

@@ -45,16 +45,15 @@ type parser struct {
 	c    Cluster
 	line int // current line
 
-	sec      string            // current section: "cluster", "quorum", "options", "node NAME"; "" before any
-	node     *Node             // current node section
-	sections map[string]int    // section -> line of its header
-	folded   map[string]string // lower-case node section -> as written
-	keys     map[string]int    // section+"\x00"+key -> line
-	wfaSet   bool              // wait_for_all was written
+	sec      string         // current section: "cluster", "quorum", "options", "node NAME"; "" before any
+	node     *Node          // current node section
+	sections map[string]int // section -> line of its header
+	keys     map[string]int // section+"\x00"+key -> line
+	wfaSet   bool           // wait_for_all was written
 }
 
 func parse(file string, data []byte) (*Cluster, error) {
-	p := &parser{file: file, sections: map[string]int{}, folded: map[string]string{}, keys: map[string]int{}}
+	p := &parser{file: file, sections: map[string]int{}, keys: map[string]int{}}
 	var nodes []*Node
 	for i, raw := range bytes.Split(data, []byte("\n")) {
 		p.line = i + 1
@@ -137,6 +136,11 @@ func (p *parser) errorf(format string, a ...any) error {
 	return fmt.Errorf("%s:%d: %s", p.file, p.line, msg)
 }
 
+// fieldErr reports a setting refused by a check shared with Validate.
+func (p *parser) fieldErr(e *fieldError) error {
+	return p.errorf("%s", e.Error())
+}
+
 // keyErr reports a bad value of key in the current section.
 func (p *parser) keyErr(key, format string, a ...any) error {
 	return p.errorf("[%s]: %s: %s", p.sec, key, fmt.Sprintf(format, a...))
@@ -150,24 +154,26 @@ func (p *parser) section(line string) error {
 	if rest := strings.TrimSpace(line[end+1:]); rest != "" && rest[0] != '#' {
 		return p.errorf("unexpected %q after section header", rest)
 	}
-	f := strings.Fields(line[1:end])
+	inner := strings.TrimSpace(line[1:end])
+	f := strings.Fields(inner)
 	p.node = nil
 	var sec string
 	switch {
 	case len(f) == 1 && (f[0] == "cluster" || f[0] == "quorum" || f[0] == "options"):
 		sec = f[0]
-	case len(f) == 2 && f[0] == "node":
-		if err := checkName(f[1], MaxNodeNameLen); err != nil {
-			return p.errorf("[node %s]: bad node name: %v", f[1], err)
-		}
-		sec = "node " + f[1]
-		if s, ok := p.folded[strings.ToLower(sec)]; ok && s != sec {
-			return p.errorf("[%s]: node name is already used by [%s] on line %d", sec, s, p.sections[s])
-		}
-		p.folded[strings.ToLower(sec)] = sec
-		p.node = &Node{Name: f[1]}
 	case len(f) >= 1 && f[0] == "node":
-		return p.errorf("node section needs one name: [node NAME]")
+		// The whole rest is the name, so that "[node a b]" is refused
+		// as the name "a b", in the words the store uses.
+		name := strings.TrimSpace(strings.TrimPrefix(inner, "node"))
+		if name == "" {
+			return p.errorf("node section needs one name: [node NAME]")
+		}
+		if e := nodeNameErr(name); e != nil {
+			return p.fieldErr(e)
+		}
+		// Names that differ only in case are refused by Validate.
+		sec = "node " + name
+		p.node = &Node{Name: name}
 	default:
 		hint := ""
 		if len(f) > 0 {
@@ -194,8 +200,11 @@ func (p *parser) keyValue(line string) (string, string, error) {
 	if key == "" {
 		return "", "", p.errorf("[%s]: %q: key is missing", p.sec, line)
 	}
+	// Option and attribute names are checked with their values, as the
+	// store checks them.
+	free := p.sec == "options" || p.node != nil && strings.HasPrefix(key, "attr.")
 	for _, r := range key {
-		if !nameChar(r) {
+		if !nameChar(r) && !free {
 			return "", "", p.errorf("[%s]: bad key %q: character %q is not one of [A-Za-z0-9_.-]", p.sec, key, r)
 		}
 	}
@@ -233,11 +242,8 @@ func (p *parser) set(key, val string) error {
 	case p.sec == "quorum":
 		return p.setQuorum(key, val)
 	case p.sec == "options":
-		if err := ValidOptionKey(key); err != nil {
-			return p.keyErr(key, "%v", err)
-		}
-		if err := ValidOptionValue(val); err != nil {
-			return p.keyErr(key, "%v", err)
+		if e := optionErr(key, val); e != nil {
+			return p.fieldErr(e)
 		}
 		if p.c.Options == nil {
 			p.c.Options = map[string]string{}
@@ -319,10 +325,15 @@ func (p *parser) setQuorum(key, val string) error {
 func (p *parser) setNode(key, val string) error {
 	n := p.node
 	switch key {
+	// Each value is parsed here, then checked as Validate checks it: a
+	// zero must be refused now, before Defaults reads it as "unset".
 	case "number":
 		v, err := strconv.ParseUint(val, 10, 16)
-		if err != nil || v == 0 {
+		if err != nil {
 			return p.keyErr(key, "%q is not a number in 1..65535", val)
+		}
+		if err := checkNumber(uint16(v)); err != nil {
+			return p.keyErr(key, "%v", err)
 		}
 		n.Number = uint16(v)
 		return nil
@@ -331,20 +342,25 @@ func (p *parser) setNode(key, val string) error {
 		if err != nil {
 			return p.keyErr(key, "%q is not a UUID", val)
 		}
-		if u == uuid.Nil {
-			return p.keyErr(key, "must not be the nil UUID")
+		if err := checkUUID(u); err != nil {
+			return p.keyErr(key, "%v", err)
 		}
 		n.UUID = u
 		return nil
 	case "votes":
 		v, err := strconv.ParseUint(val, 10, 32)
-		if err != nil || v == 0 || v > MaxVotes {
+		if err != nil {
 			return p.keyErr(key, "%q is not a number in 1..%d", val, MaxVotes)
+		}
+		if err := checkVotes(uint32(v)); err != nil {
+			return p.keyErr(key, "%v", err)
 		}
 		n.Votes = uint32(v)
 		return nil
 	case "link":
-		l, err := ParseLink(val)
+		// Only the syntax here; Validate checks the link (and names
+		// it by its line) as it does for the store.
+		l, err := splitLink(val)
 		if err != nil {
 			return p.errorf("[%s]: link %q: %v", p.sec, val, err)
 		}
@@ -353,11 +369,8 @@ func (p *parser) setNode(key, val string) error {
 		return nil
 	}
 	if name, ok := strings.CutPrefix(key, "attr."); ok {
-		if err := ValidOptionKey(name); err != nil {
-			return p.keyErr(key, "%v", err)
-		}
-		if err := ValidOptionValue(val); err != nil {
-			return p.keyErr(key, "%v", err)
+		if e := attrErr(n, name, val); e != nil {
+			return p.fieldErr(e)
 		}
 		if n.Attrs == nil {
 			n.Attrs = map[string]string{}
@@ -393,21 +406,27 @@ func (p *parser) boolean(key, val string, b *bool) error {
 	return nil
 }
 
-// ParseLink parses "IFNAME MAC", as written after "link =".
+// ParseLink parses and checks "IFNAME MAC", as written after "link =".
 func ParseLink(s string) (Link, error) {
+	l, err := splitLink(s)
+	if err != nil {
+		return Link{}, err
+	}
+	if err := checkLink(l); err != nil {
+		return Link{}, err
+	}
+	return l, nil
+}
+
+// splitLink parses "IFNAME MAC" without checking the values.
+func splitLink(s string) (Link, error) {
 	f := strings.Fields(s)
 	if len(f) != 2 {
 		return Link{}, errors.New(`want "IFNAME MAC"`)
 	}
-	if err := checkIfName(f[0]); err != nil {
-		return Link{}, err
-	}
 	m, err := net.ParseMAC(f[1])
 	if err != nil {
 		return Link{}, errors.New("bad MAC address")
-	}
-	if err := checkMAC(m); err != nil {
-		return Link{}, err
 	}
 	return Link{Interface: f[0], MAC: m}, nil
 }

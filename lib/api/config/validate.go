@@ -167,11 +167,8 @@ func (c *Cluster) validate() *fieldError {
 		return e
 	}
 	for _, k := range sortedKeys(c.Options) {
-		if err := ValidOptionKey(k); err != nil {
-			return &fieldError{sec: "options", key: k, label: k, msg: err.Error()}
-		}
-		if err := ValidOptionValue(c.Options[k]); err != nil {
-			return &fieldError{sec: "options", key: k, label: k, msg: err.Error()}
+		if e := optionErr(k, c.Options[k]); e != nil {
+			return e
 		}
 	}
 	if len(c.Nodes) == 0 {
@@ -229,18 +226,91 @@ func (c *Cluster) validateQuorumTimes() *fieldError {
 	return nil
 }
 
+// Validate checks a node on its own, without the other nodes: what a
+// [node NAME] section may hold. Errors read as Validate's do.
+func (n *Node) Validate() error {
+	if e := n.validate(); e != nil {
+		return fmt.Errorf("config: %w", e)
+	}
+	return nil
+}
+
+// The checks of one setting, shared by Parse (as each line is read) and
+// Validate (which the replicated store runs on every change), so that the
+// file and the store refuse the same settings in the same words.
+
+func nodeNameErr(name string) *fieldError {
+	if err := checkName(name, MaxNodeNameLen); err != nil {
+		return &fieldError{sec: "node " + name, msg: "bad node name: " + err.Error()}
+	}
+	return nil
+}
+
+func checkNumber(v uint16) error {
+	if v == 0 {
+		return errors.New("0 is out of range 1..65535")
+	}
+	return nil
+}
+
+func checkVotes(v uint32) error {
+	if v == 0 || v > MaxVotes {
+		return fmt.Errorf("%d is out of range 1..%d", v, MaxVotes)
+	}
+	return nil
+}
+
+func checkUUID(u uuid.UUID) error {
+	if u == uuid.Nil {
+		return errors.New("must not be the nil UUID")
+	}
+	return nil
+}
+
+// optionErr checks one [options] line: a bad name is shown without the
+// key label (the name is in the message), a bad value with it.
+func optionErr(key, value string) *fieldError {
+	if err := ValidOptionKey(key); err != nil {
+		return &fieldError{sec: "options", key: key, msg: "option " + err.Error()}
+	}
+	if err := ValidOptionValue(value); err != nil {
+		return &fieldError{sec: "options", key: key, label: key, msg: err.Error()}
+	}
+	return nil
+}
+
+// attrErr checks one attr.NAME line of node n, like optionErr.
+func attrErr(n *Node, name, value string) *fieldError {
+	if err := ValidOptionKey(name); err != nil {
+		return &fieldError{sec: "node " + n.Name, key: "attr." + name, msg: "attribute " + err.Error()}
+	}
+	if err := ValidOptionValue(value); err != nil {
+		return nodeErr(n, "attr."+name, "%v", err)
+	}
+	return nil
+}
+
+// CheckOption checks a cluster option as [options] and the replicated
+// store take it; an empty value is allowed.
+func CheckOption(key, value string) error {
+	if e := optionErr(key, value); e != nil {
+		return fmt.Errorf("config: %w", e)
+	}
+	return nil
+}
+
 func (n *Node) validate() *fieldError {
-	if err := checkName(n.Name, MaxNodeNameLen); err != nil {
-		return &fieldError{sec: "node " + n.Name, msg: "bad node name: " + err.Error()}
+	if e := nodeNameErr(n.Name); e != nil {
+		return e
 	}
-	if n.Number == 0 {
-		return nodeErr(n, "number", "must be 1..65535")
+	if err := checkNumber(n.Number); err != nil {
+		return nodeErr(n, "number", "%v", err)
 	}
-	if n.Votes == 0 || n.Votes > MaxVotes {
-		return nodeErr(n, "votes", "%d is out of range 1..%d", n.Votes, MaxVotes)
+	if err := checkVotes(n.Votes); err != nil {
+		return nodeErr(n, "votes", "%v", err)
 	}
-	if n.UUID == uuid.Nil {
-		return nodeErr(n, "uuid", "must not be the nil UUID")
+	if err := checkUUID(n.UUID); err != nil {
+		return nodeErr(n, "uuid", "%v", err)
 	}
 	if len(n.Links) == 0 {
 		return &fieldError{sec: "node " + n.Name, msg: "no links: add at least one \"link = IFNAME MAC\""}
@@ -262,11 +332,8 @@ func (n *Node) validate() *fieldError {
 		}
 	}
 	for _, k := range sortedKeys(n.Attrs) {
-		if err := ValidOptionKey(k); err != nil {
-			return nodeErr(n, "attr."+k, "%v", err)
-		}
-		if err := ValidOptionValue(n.Attrs[k]); err != nil {
-			return nodeErr(n, "attr."+k, "%v", err)
+		if e := attrErr(n, k, n.Attrs[k]); e != nil {
+			return e
 		}
 	}
 	return nil

@@ -62,7 +62,7 @@ func TestFailureKeepsOldContent(t *testing.T) {
 		place func(tmp, path string) error
 	}{
 		{"rename fails", false, func(string, string) error { return injected }},
-		{"path is a folder", true, os.Rename},
+		{"path is a folder", true, OS.Rename},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,7 +78,7 @@ func TestFailureKeepsOldContent(t *testing.T) {
 			if err := os.WriteFile(old, []byte("old"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			err := write(path, []byte("new"), 0o600, tt.place)
+			err := write(OS, path, []byte("new"), 0o600, tt.place)
 			if err == nil {
 				t.Fatal("write succeeded, want an error")
 			}

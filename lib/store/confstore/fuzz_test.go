@@ -2,8 +2,10 @@ package confstore
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
 
+	"github.com/concord-ha/concord/lib/api/config"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -56,7 +58,9 @@ func FuzzRecords(f *testing.F) {
 }
 
 // FuzzEntryData feeds arbitrary entry payloads to the apply path decoders
-// and to apply itself: no panics, and a rejected op leaves the state alone.
+// and to apply itself: no panics, a rejected op leaves the state alone, and
+// an accepted one leaves a configuration that validates and survives
+// Format and Parse.
 func FuzzEntryData(f *testing.F) {
 	f.Add(encodeOp(Op{Kind: AddNode, Node: testNode(4)}))
 	f.Add(encodeOp(Op{Kind: DeleteNode, Number: 2}))
@@ -85,8 +89,17 @@ func FuzzEntryData(f *testing.F) {
 			t.Fatalf("rejected %s changed the state", op)
 		}
 		if err == nil {
-			if qerr := s.Cluster.ValidateQuorum(); qerr != nil {
-				t.Fatalf("accepted %s breaks a quorum rule: %v", op, qerr)
+			// What the store accepts, cluster.conf accepts and reads back.
+			if verr := s.Cluster.Validate(); verr != nil {
+				t.Fatalf("accepted %s leaves a configuration that does not validate: %v", op, verr)
+			}
+			txt := config.Format(&s.Cluster)
+			back, perr := config.Parse(txt)
+			if perr != nil {
+				t.Fatalf("accepted %s leaves a configuration the parser refuses: %v\n%s", op, perr, txt)
+			}
+			if !reflect.DeepEqual(back, &s.Cluster) {
+				t.Fatalf("accepted %s: Parse(Format(c)) differs:\n got %+v\nwant %+v", op, back, s.Cluster)
 			}
 		}
 		if _, err := decodeState(s.encode()); err != nil {

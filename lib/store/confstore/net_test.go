@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/concord-ha/concord/lib/api/config"
+	"github.com/concord-ha/concord/lib/store/atomicfile"
+	"github.com/concord-ha/concord/lib/store/atomicfile/crashfs"
 	"github.com/google/uuid"
 )
 
@@ -20,6 +22,8 @@ type testNet struct {
 	queue        []testMsg
 	results      map[uint16]map[uint64]error // per node, ReqID -> Err as applied there
 	compactEvery uint64
+	mem          *crashfs.FS // if set, the stores' files are kept here, not on disk
+	memDirs      int
 
 	drop         func(m testMsg) bool                  // drop a message in transit
 	afterAdvance func(id uint16, rd Ready) (send bool) // false: discard rd.Outgoing
@@ -66,13 +70,24 @@ func testCluster(n int) *config.Cluster {
 	for i := 1; i <= n; i++ {
 		c.Nodes = append(c.Nodes, testNode(uint16(i)))
 	}
+	c.Defaults()
 	return c
 }
 
 // newNet bootstraps n founding stores.
 func newNet(t testing.TB, n int) *testNet {
+	return newNetOn(t, n, nil)
+}
+
+// newMemNet is newNet with the files in memory: faster, for tests that
+// are not about files.
+func newMemNet(t testing.TB, n int) *testNet {
+	return newNetOn(t, n, crashfs.New())
+}
+
+func newNetOn(t testing.TB, n int, mem *crashfs.FS) *testNet {
 	tn := &testNet{t: t, dirs: map[uint16]string{}, stores: map[uint16]*Store{},
-		results: map[uint16]map[uint64]error{}, compactEvery: defaultCompactEvery}
+		results: map[uint16]map[uint64]error{}, compactEvery: defaultCompactEvery, mem: mem}
 	initial := testCluster(n)
 	for i := 1; i <= n; i++ {
 		id := uint16(i)
@@ -90,10 +105,18 @@ func newNet(t testing.TB, n int) *testNet {
 // open opens (or reopens) the store of node id from its directory.
 func (tn *testNet) open(id uint16) *Store {
 	tn.t.Helper()
-	if tn.dirs[id] == "" {
+	var fsys atomicfile.FS = atomicfile.OS
+	switch {
+	case tn.mem != nil:
+		fsys = tn.mem
+		if tn.dirs[id] == "" {
+			tn.memDirs++
+			tn.dirs[id] = fmt.Sprintf("/state%d/node%d", tn.memDirs, id)
+		}
+	case tn.dirs[id] == "":
 		tn.dirs[id] = tn.t.TempDir()
 	}
-	s, err := Open(tn.dirs[id], id, testLogger{tn.t, id})
+	s, err := open(fsys, tn.dirs[id], id, testLogger{tn.t, id})
 	if err != nil {
 		tn.t.Fatalf("node %d: open: %v", id, err)
 	}

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/concord-ha/concord/lib/api/config"
-	"github.com/google/uuid"
 )
 
 // OpKind names a configuration change.
@@ -204,6 +203,12 @@ func (s *state) remember(id uint64) {
 
 // apply validates op against s and, if valid, changes s. It is deterministic:
 // every member computes the same outcome from the same state and op.
+//
+// The change is made on a copy, and the copy must pass config's Validate,
+// the same check cluster.conf passes: the store refuses exactly what the
+// file would refuse, in the same words. Node changes are checked against
+// the quorum settings too, or a two_node cluster would silently gain a
+// third node that the quorum rules cannot count.
 func (s *state) apply(op Op) error {
 	if !s.Sealed {
 		return reject(op, "the cluster configuration is not initialized yet")
@@ -215,49 +220,30 @@ func (s *state) apply(op Op) error {
 		}
 		return nil
 	}
-	if op.Kind == SetQuorum {
-		if err := s.Cluster.SetQuorum(op.Key, op.Value); err != nil {
-			return reject(op, "%v", strings.TrimPrefix(err.Error(), "config: "))
-		}
-		return nil
-	}
-	// Node changes are made on a copy: the quorum settings must still hold
-	// for the new node list, or a two_node cluster would silently gain a
-	// third node that the quorum rules cannot count.
-	next := s.Cluster
-	next.Nodes = slices.Clone(s.Cluster.Nodes)
-	if err := applyTo(&next, op); err != nil {
+	next := cloneCluster(&s.Cluster)
+	if err := applyTo(next, op); err != nil {
 		return err
 	}
-	if op.Kind != SetOption {
-		if err := next.ValidateQuorum(); err != nil {
-			msg := strings.TrimPrefix(err.Error(), "config: ")
-			if config.IsQuorumError(err) {
-				msg += "; " + config.QuorumHint
-			}
-			return reject(op, "%s", msg)
+	if err := next.Validate(); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "config: ")
+		if config.IsQuorumError(err) && (op.Kind == AddNode || op.Kind == EditNode || op.Kind == DeleteNode) {
+			msg += "; " + config.QuorumHint
 		}
+		return reject(op, "%s", msg)
 	}
-	s.Cluster = next
+	s.Cluster = *next
 	return nil
 }
 
-// applyTo makes op's change to c, which may be a copy, if op is valid.
+// applyTo makes op's change to c, a copy, checking only what Validate
+// cannot see: that the node changed exists, is not the last, keeps its
+// number.
 func applyTo(c *config.Cluster, op Op) error {
 	switch op.Kind {
 	case AddNode:
-		n := op.Node
-		if n.Number == 0 {
-			return reject(op, "node number 0 is invalid")
-		}
-		if o := findNode(c, n.Number); o != nil {
-			return reject(op, "node number %d is already used by %q", n.Number, o.Name)
-		}
-		if err := checkNode(c, &n, 0); err != nil {
-			return reject(op, "%v", err)
-		}
-		c.Nodes = append(c.Nodes, *cloneNode(&n))
-		slices.SortFunc(c.Nodes, func(a, b config.Node) int { return int(a.Number) - int(b.Number) })
+		// Stable, as Parse sorts: a clash is blamed on the node added.
+		c.Nodes = append(c.Nodes, *cloneNode(&op.Node))
+		slices.SortStableFunc(c.Nodes, func(a, b config.Node) int { return int(a.Number) - int(b.Number) })
 	case DeleteNode:
 		i := slices.IndexFunc(c.Nodes, func(n config.Node) bool { return n.Number == op.Number })
 		if i < 0 {
@@ -272,20 +258,16 @@ func applyTo(c *config.Cluster, op Op) error {
 		if i < 0 {
 			return reject(op, "no node %d", op.Number)
 		}
-		n := op.Node
-		if n.Number == 0 {
-			n.Number = op.Number
-		}
+		n := editedNode(op)
 		if n.Number != op.Number {
 			return reject(op, "cannot renumber node %d to %d; delete and add it instead", op.Number, n.Number)
 		}
-		if err := checkNode(c, &n, op.Number); err != nil {
-			return reject(op, "%v", err)
-		}
 		c.Nodes[i] = *cloneNode(&n)
 	case SetOption:
-		if err := checkOption(op.Key, op.Value); err != nil {
-			return reject(op, "%v", err)
+		// Checked here too: removing an option whose name is invalid
+		// would otherwise pass as a change of nothing.
+		if err := config.CheckOption(op.Key, op.Value); err != nil {
+			return reject(op, "%s", strings.TrimPrefix(err.Error(), "config: "))
 		}
 		if op.Value == "" {
 			delete(c.Options, op.Key)
@@ -298,67 +280,23 @@ func applyTo(c *config.Cluster, op Op) error {
 			c.Options = map[string]string{}
 		}
 		c.Options[op.Key] = op.Value
+	case SetQuorum:
+		if err := c.SetQuorum(op.Key, op.Value); err != nil {
+			return reject(op, "%s", strings.TrimPrefix(err.Error(), "config: "))
+		}
 	default:
 		return reject(op, "unknown operation kind %d", uint8(op.Kind))
 	}
 	return nil
 }
 
-// checkNode checks n against itself and every node of c but skip.
-func checkNode(c *config.Cluster, n *config.Node, skip uint16) error {
-	if n.Name == "" {
-		return fmt.Errorf("node %d has no name", n.Number)
+// editedNode is the node an EditNode op leaves: number 0 keeps the number.
+func editedNode(op Op) config.Node {
+	n := op.Node
+	if n.Number == 0 {
+		n.Number = op.Number
 	}
-	for i, l := range n.Links {
-		if len(l.MAC) != 6 && len(l.MAC) != 8 && len(l.MAC) != 20 {
-			return fmt.Errorf("link %d: MAC %q has %d bytes, want 6, 8 or 20", i, l.MAC, len(l.MAC))
-		}
-		for j := range i {
-			if bytes.Equal(n.Links[j].MAC, l.MAC) {
-				return fmt.Errorf("MAC %s is on links %d and %d", l.MAC, j, i)
-			}
-		}
-	}
-	for i := range c.Nodes {
-		o := &c.Nodes[i]
-		if o.Number == skip || o.Number == n.Number {
-			continue
-		}
-		if strings.EqualFold(o.Name, n.Name) {
-			return fmt.Errorf("name %q is already used by node %d", n.Name, o.Number)
-		}
-		if n.UUID != uuid.Nil && n.UUID == o.UUID {
-			return fmt.Errorf("UUID %s is already used by node %d (%s)", n.UUID, o.Number, o.Name)
-		}
-		for li, l := range n.Links {
-			for _, ol := range o.Links {
-				if bytes.Equal(l.MAC, ol.MAC) {
-					return fmt.Errorf("MAC %s of link %d is already used by node %d (%s)", l.MAC, li, o.Number, o.Name)
-				}
-			}
-		}
-	}
-	return nil
-}
-
-func checkOption(key, value string) error {
-	if key == "" || len(key) > 64 {
-		return fmt.Errorf("option name %q must have 1..64 characters", key)
-	}
-	for _, r := range key {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-') {
-			return fmt.Errorf("option name %q: character %q is not one of [a-zA-Z0-9_.-]", key, r)
-		}
-	}
-	if len(value) > 1024 {
-		return fmt.Errorf("option %s: value of %d bytes exceeds 1024", key, len(value))
-	}
-	for _, r := range value {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("option %s: value has control character %q", key, r)
-		}
-	}
-	return nil
+	return n
 }
 
 func findNode(c *config.Cluster, number uint16) *config.Node {

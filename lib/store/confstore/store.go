@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 
 	"github.com/concord-ha/concord/lib/api/config"
 	"github.com/concord-ha/concord/lib/store/atomicfile"
@@ -102,6 +102,7 @@ type Status struct {
 // Store is the replicated configuration. It is not safe for concurrent use:
 // one goroutine calls all its methods.
 type Store struct {
+	fs   atomicfile.FS
 	dir  string
 	self uint16
 	log  Logger
@@ -151,20 +152,25 @@ type pendingReady struct {
 // Open loads the durable state in dir, if any, and replays the committed
 // changes. Without state, call Bootstrap or Join.
 func Open(dir string, self uint16, logger Logger) (*Store, error) {
+	return open(atomicfile.OS, dir, self, logger)
+}
+
+// open is Open on fsys, which tests replace to simulate crashes.
+func open(fsys atomicfile.FS, dir string, self uint16, logger Logger) (*Store, error) {
 	if self == 0 {
 		return nil, errors.New("confstore: node number 0 is invalid")
 	}
 	if logger == nil {
 		logger = nopLogger{}
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := fsys.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("confstore: %v", err)
 	}
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
-	s := &Store{dir: dir, self: self, log: logger, compactEvery: defaultCompactEvery,
+	s := &Store{fs: fsys, dir: dir, self: self, log: logger, compactEvery: defaultCompactEvery,
 		nextReq: uint64(binary.LittleEndian.Uint32(rnd[:])) << 16}
-	_, err := os.Stat(s.path(WALFile))
+	_, err := fsys.Stat(s.path(WALFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
 	}
@@ -193,15 +199,13 @@ func (s *Store) Bootstrap(initial *config.Cluster) error {
 	if initial == nil || len(initial.Nodes) == 0 {
 		return errors.New("confstore: bootstrap: the configuration has no nodes")
 	}
+	// Every change is validated against the state, so the state starts valid.
+	if err := initial.Validate(); err != nil {
+		return fmt.Errorf("confstore: bootstrap: %w", err)
+	}
 	var voters []uint64
 	self := false
 	for _, n := range initial.Nodes {
-		if n.Number == 0 {
-			return fmt.Errorf("confstore: bootstrap: node %q has number 0", n.Name)
-		}
-		if slices.Contains(voters, uint64(n.Number)) {
-			return fmt.Errorf("confstore: bootstrap: node number %d appears twice", n.Number)
-		}
 		voters = append(voters, uint64(n.Number))
 		self = self || n.Number == s.self
 	}
@@ -216,7 +220,7 @@ func (s *Store) Bootstrap(initial *config.Cluster) error {
 		Index: proto.Uint64(1), Term: proto.Uint64(1),
 		ConfState: raftpb.EnsureConfState(&raftpb.ConfState{Voters: voters}),
 	}}
-	if err := writeSnapFile(s.path(SnapFile), snap); err != nil {
+	if err := writeSnapFile(s.fs, s.path(SnapFile), snap); err != nil {
 		return fmt.Errorf("confstore: bootstrap: %v", err)
 	}
 	body, err := encodeBatch(batch{hs: &raftpb.HardState{Term: proto.Uint64(1), Vote: proto.Uint64(0), Commit: proto.Uint64(1)}})
@@ -224,7 +228,7 @@ func (s *Store) Bootstrap(initial *config.Cluster) error {
 		return fmt.Errorf("confstore: bootstrap: %v", err)
 	}
 	// The log file appears last: its existence means "initialized".
-	if err := atomicfile.Write(s.path(WALFile), appendRecord(nil, body), 0o600); err != nil {
+	if err := atomicfile.WriteFS(s.fs, s.path(WALFile), appendRecord(nil, body), 0o600); err != nil {
 		return fmt.Errorf("confstore: bootstrap: %v", err)
 	}
 	return s.load()
@@ -236,10 +240,10 @@ func (s *Store) Join() error {
 	if s.rn != nil {
 		return ErrInitialized
 	}
-	if err := os.Remove(s.path(SnapFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := s.fs.Remove(s.path(SnapFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("confstore: join: %v", err)
 	}
-	if err := atomicfile.Write(s.path(WALFile), nil, 0o600); err != nil {
+	if err := atomicfile.WriteFS(s.fs, s.path(WALFile), nil, 0o600); err != nil {
 		return fmt.Errorf("confstore: join: %v", err)
 	}
 	return s.load()
@@ -248,12 +252,12 @@ func (s *Store) Join() error {
 // load rebuilds storage, state and raft from the files, then applies the
 // committed entries so Cluster() is current when Open returns.
 func (s *Store) load() error {
-	snap, err := readSnapFile(s.path(SnapFile))
+	snap, err := readSnapFile(s.fs, s.path(SnapFile))
 	if err != nil {
 		return fmt.Errorf("confstore: %v", err)
 	}
 	rep := replayed{snap: snap}
-	if err := replayWAL(s.path(WALFile), &rep); err != nil {
+	if err := replayWAL(s.fs, s.path(WALFile), &rep); err != nil {
 		return fmt.Errorf("confstore: %v", err)
 	}
 	if rep.torn >= 0 {
@@ -288,7 +292,7 @@ func (s *Store) load() error {
 			return fmt.Errorf("confstore: %v", err)
 		}
 	}
-	w, err := openWAL(s.path(WALFile))
+	w, err := openWAL(s.fs, s.path(WALFile))
 	if err != nil {
 		return fmt.Errorf("confstore: %v", err)
 	}
@@ -486,16 +490,30 @@ func (s *Store) Propose(op Op) (reqID uint64, err error) {
 	if s.pending != nil {
 		return 0, ErrReadyPending
 	}
+	// What a node or option can be checked for on its own is refused at
+	// once, in the words apply would use; the rest waits for apply.
 	switch op.Kind {
 	case AddNode:
-		if op.Node.Number == 0 {
+		if err := op.Node.Validate(); err != nil {
+			return 0, reject(op, "%s", strings.TrimPrefix(err.Error(), "config: "))
+		}
+	case EditNode:
+		if op.Number == 0 {
 			return 0, reject(op, "node number 0 is invalid")
+		}
+		n := editedNode(op)
+		if err := n.Validate(); err != nil {
+			return 0, reject(op, "%s", strings.TrimPrefix(err.Error(), "config: "))
+		}
+	case SetOption:
+		if err := config.CheckOption(op.Key, op.Value); err != nil {
+			return 0, reject(op, "%s", strings.TrimPrefix(err.Error(), "config: "))
 		}
 	case DeleteNode, ReplicaOut, ReplicaIn:
 		if op.Number == 0 {
 			return 0, reject(op, "node number 0 is invalid")
 		}
-	case EditNode, SetOption, SetQuorum:
+	case SetQuorum:
 	default:
 		return 0, reject(op, "unknown operation kind %d", uint8(op.Kind))
 	}
@@ -812,7 +830,7 @@ func (s *Store) compact() error {
 	if err != nil {
 		return fmt.Errorf("confstore: snapshot %d: %w", s.applied, err)
 	}
-	if err := writeSnapFile(s.path(SnapFile), snap); err != nil {
+	if err := writeSnapFile(s.fs, s.path(SnapFile), snap); err != nil {
 		return fmt.Errorf("confstore: %w", err)
 	}
 	if err := s.ms.Compact(s.applied); err != nil && !errors.Is(err, raft.ErrCompacted) {
@@ -842,7 +860,7 @@ func (s *Store) compact() error {
 func (s *Store) writeClusterFile() {
 	b, err := json.MarshalIndent(&s.st.Cluster, "", "  ")
 	if err == nil {
-		err = atomicfile.Write(s.path(ClusterFile), append(b, '\n'), 0o644)
+		err = atomicfile.WriteFS(s.fs, s.path(ClusterFile), append(b, '\n'), 0o644)
 	}
 	if err != nil {
 		// The log stays the source of truth; this copy is for people.

@@ -469,34 +469,47 @@ func TestInvalidOps(t *testing.T) {
 		op   Op
 		want string
 	}{
-		{"duplicate number", Op{Kind: AddNode, Node: testNode(2)}, `add node 2 (node2): node number 2 is already used by "node2"`},
-		{"duplicate name", Op{Kind: AddNode, Node: dupName}, `name "NODE2" is already used by node 2`},
-		{"duplicate MAC", Op{Kind: AddNode, Node: dupMAC}, "MAC 02:00:00:00:00:03 of link 1 is already used by node 3 (node3)"},
-		{"duplicate UUID", Op{Kind: AddNode, Node: dupUUID}, "is already used by node 1 (node1)"},
-		{"MAC twice in a node", Op{Kind: AddNode, Node: ownMAC}, "MAC 02:00:00:00:00:09 is on links 0 and 1"},
-		{"no name", Op{Kind: AddNode, Node: noName}, "node 9 has no name"},
+		{"duplicate number", Op{Kind: AddNode, Node: testNode(2)}, `add node 2 (node2): [node node2]: number: 2 is already used by node node2`},
+		{"duplicate name", Op{Kind: AddNode, Node: dupName}, `add node 9 (NODE2): [node NODE2]: name is already used by node 2 (node2)`},
+		{"duplicate MAC", Op{Kind: AddNode, Node: dupMAC}, `[node node9]: link "hb1 02:00:00:00:00:03": MAC address is already used by node node3 link hb0`},
+		{"duplicate UUID", Op{Kind: AddNode, Node: dupUUID}, "[node node9]: uuid: 00000000-0000-0000-0000-000000000001 is already used by node node1"},
+		{"MAC twice in a node", Op{Kind: AddNode, Node: ownMAC}, `[node node9]: link "hb1 02:00:00:00:00:09": MAC address is already link 0`},
+		{"no name", Op{Kind: AddNode, Node: noName}, `[node ]: bad node name: "" must have 1..64 characters`},
 		{"delete missing", Op{Kind: DeleteNode, Number: 8}, "delete node 8: no node 8"},
 		{"edit missing", Op{Kind: EditNode, Number: 8, Node: testNode(8)}, "edit node 8 (node8): no node 8"},
 		{"edit renumber", Op{Kind: EditNode, Number: 2, Node: renumber}, "cannot renumber node 2 to 7"},
-		{"edit name clash", Op{Kind: EditNode, Number: 2, Node: editClash}, `name "node3" is already used by node 3`},
-		{"bad option name", Op{Kind: SetOption, Key: "a b", Value: "1"}, `option name "a b": character ' ' is not one of`},
-		{"empty option name", Op{Kind: SetOption, Key: "", Value: "1"}, "must have 1..64 characters"},
-		{"control char in value", Op{Kind: SetOption, Key: "k", Value: "a\nb"}, "value has control character"},
+		{"edit name clash", Op{Kind: EditNode, Number: 2, Node: editClash}, `edit node 2 (node3): [node node3]: name is already used by node 2 (node3)`},
+		{"bad option name", Op{Kind: SetOption, Key: "a b", Value: "1"}, `set option a b=1: [options]: option name "a b": character ' ' is not one of`},
+		{"empty option name", Op{Kind: SetOption, Key: "", Value: "1"}, `[options]: option name "" must have 1..64 characters`},
+		{"control char in value", Op{Kind: SetOption, Key: "k", Value: "a\nb"}, `[options]: k: value has control character '\n'`},
 		{"two_node on three nodes", Op{Kind: SetQuorum, Key: "two_node", Value: "yes"}, "set quorum two_node=yes: [quorum]: two_node: needs exactly 2 nodes, found 3"},
 		{"unknown quorum key", Op{Kind: SetQuorum, Key: "votes", Value: "1"}, `[quorum]: unknown key "votes"`},
 		{"bad quorum value", Op{Kind: SetQuorum, Key: "expected_votes", Value: "many"}, `expected_votes: "many" is not a number`},
 		{"tie breaker of a missing node", Op{Kind: SetQuorum, Key: "tie_breaker", Value: "8"}, "tie_breaker: no node has number 8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tn := newNet(t, 3)
+			tn := newMemNet(t, 3)
 			tn.elect(1)
-			err := tn.do(2, tc.op)
+			// What can be checked without the state is refused at once;
+			// apply must refuse it too (an op from elsewhere skips Propose).
+			req, err := tn.stores[2].Propose(tc.op)
+			atPropose := err != nil
+			if !atPropose {
+				err = tn.result(2, req)
+			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrRejected) {
 				t.Fatalf("error %v, want one containing %q and wrapping ErrRejected", err, tc.want)
 			}
+			if atPropose {
+				st := &state{Sealed: true, Cluster: *testCluster(3)}
+				st.index()
+				if aerr := st.apply(tc.op); aerr == nil || aerr.Error() != err.Error() {
+					t.Errorf("refused at propose with %v, but apply says %v", err, aerr)
+				}
+			}
 			// Rejected everywhere alike, and nothing changed.
 			for _, id := range tn.ids() {
-				if e := tn.results[id][tn.lastReq(2)]; e == nil || e.Error() != err.Error() {
+				if e := tn.results[id][tn.lastReq(2)]; !atPropose && (e == nil || e.Error() != err.Error()) {
 					t.Errorf("node %d reported %v", id, e)
 				}
 			}

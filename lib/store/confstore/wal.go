@@ -12,8 +12,9 @@ import (
 
 // wal is the append-only log file of batches.
 type wal struct {
+	fs   atomicfile.FS
 	path string
-	f    *os.File
+	f    atomicfile.File
 	size int64
 }
 
@@ -55,8 +56,8 @@ func (r *replayed) apply(bt batch) error {
 }
 
 // replayWAL reads path into r, cutting off a torn tail.
-func replayWAL(path string, r *replayed) error {
-	data, err := os.ReadFile(path)
+func replayWAL(fsys atomicfile.FS, path string, r *replayed) error {
+	data, err := fsys.ReadFile(path)
 	if err != nil {
 		return err
 	}
@@ -81,26 +82,39 @@ func replayWAL(path string, r *replayed) error {
 		off += n
 	}
 	if r.torn >= 0 {
-		if err := os.Truncate(path, r.torn); err != nil {
-			return err
-		}
-		return syncFile(path)
+		return truncate(fsys, path, r.torn)
 	}
 	return nil
 }
 
+// truncate cuts path to size, durably.
+func truncate(fsys atomicfile.FS, path string, size int64) error {
+	f, err := fsys.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(size)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // openWAL opens path for appending.
-func openWAL(path string) (*wal, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
+func openWAL(fsys atomicfile.FS, path string) (*wal, error) {
+	f, err := fsys.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	st, err := f.Stat()
+	st, err := fsys.Stat(path)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	return &wal{path: path, f: f, size: st.Size()}, nil
+	return &wal{fs: fsys, path: path, f: f, size: st.Size()}, nil
 }
 
 // append writes bt as one record and, if sync, fsyncs it.
@@ -130,10 +144,10 @@ func (w *wal) rewrite(bt batch) error {
 	if err != nil {
 		return fmt.Errorf("%s: encode: %v", w.path, err)
 	}
-	if err := atomicfile.Write(w.path, appendRecord(nil, body), 0o600); err != nil {
+	if err := atomicfile.WriteFS(w.fs, w.path, appendRecord(nil, body), 0o600); err != nil {
 		return err
 	}
-	nw, err := openWAL(w.path)
+	nw, err := openWAL(w.fs, w.path)
 	if err != nil {
 		return err
 	}
@@ -152,8 +166,8 @@ func (w *wal) close() error {
 }
 
 // readSnapFile loads raft.snap; a missing file is no snapshot.
-func readSnapFile(path string) (*raftpb.Snapshot, error) {
-	b, err := os.ReadFile(path)
+func readSnapFile(fsys atomicfile.FS, path string) (*raftpb.Snapshot, error) {
+	b, err := fsys.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -167,19 +181,10 @@ func readSnapFile(path string) (*raftpb.Snapshot, error) {
 	return s, nil
 }
 
-func writeSnapFile(path string, s *raftpb.Snapshot) error {
+func writeSnapFile(fsys atomicfile.FS, path string, s *raftpb.Snapshot) error {
 	rec, err := encodeSnapRecord(s)
 	if err != nil {
 		return fmt.Errorf("%s: encode: %v", path, err)
 	}
-	return atomicfile.Write(path, rec, 0o600)
-}
-
-func syncFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
+	return atomicfile.WriteFS(fsys, path, rec, 0o600)
 }

@@ -2,8 +2,10 @@ package frame
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"syscall"
 
@@ -19,50 +21,104 @@ const GeneratedKeyLen = 64
 func GenerateKey(path string, overwrite bool) error {
 	key := make([]byte, GeneratedKeyLen)
 	if _, err := rand.Read(key); err != nil {
-		return fmt.Errorf("frame: key %s: %w", path, err)
+		return fmt.Errorf("cluster key %s: %w", path, err)
 	}
 	write := atomicfile.Create
 	if overwrite {
 		write = atomicfile.Write
 	}
-	if err := write(path, key, 0o600); err != nil {
-		return fmt.Errorf("frame: key: %w", err)
+	err := write(path, key, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("cluster key %s already exists; replacing it needs --force, and then the new key on every node: %w", path, err)
+	}
+	if err != nil {
+		return fmt.Errorf("cluster key: %w", err)
 	}
 	return nil
 }
 
 // LoadKey reads a cluster key written by GenerateKey or by hand. The file
 // must be a regular file owned by root, not readable or writable by group
-// or others, and MinKeyLen..MaxKeyLen bytes long.
+// or others, and MinKeyLen..MaxKeyLen bytes long. Errors name the file and
+// say what to do: an admin meets them first when setting up a node.
 func LoadKey(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("frame: key: %w", err)
+		return nil, keyOpenErr(path, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("frame: key: %w", err)
+		return nil, fmt.Errorf("cluster key %s: %w", path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("frame: key %s: not a regular file (mode %v)", path, fi.Mode())
+		what := "mode " + fi.Mode().String()
+		if fi.IsDir() {
+			what = "a directory"
+		}
+		return nil, fmt.Errorf("cluster key %s is not a regular file (it is %s): %s", path, what, keygenHint(path, false))
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("frame: key %s: mode %#o, want 0600 or stricter", path, perm)
+		return nil, fmt.Errorf("cluster key %s has mode %#o, which lets other users read or change it: run \"chmod 600 %s\"", path, perm, path)
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || st.Uid != 0 {
 		uid := -1
 		if ok {
 			uid = int(st.Uid)
 		}
-		return nil, fmt.Errorf("frame: key %s: owned by uid %d, want root", path, uid)
+		return nil, fmt.Errorf("cluster key %s is owned by uid %d, not root: run \"chown root:root %s\"", path, uid, path)
 	}
 	key, err := io.ReadAll(io.LimitReader(f, MaxKeyLen+1))
 	if err != nil {
-		return nil, fmt.Errorf("frame: key: %w", err)
+		return nil, fmt.Errorf("cluster key %s: %w", path, err)
 	}
 	if len(key) < MinKeyLen || len(key) > MaxKeyLen {
-		return nil, fmt.Errorf("frame: key %s: %d bytes, want %d..%d", path, len(key), MinKeyLen, MaxKeyLen)
+		size := fmt.Sprintf("%d bytes", len(key))
+		if len(key) > MaxKeyLen {
+			size = fmt.Sprintf("more than %d bytes", MaxKeyLen)
+		}
+		return nil, fmt.Errorf("cluster key %s has %s, want %d..%d: %s", path, size, MinKeyLen, MaxKeyLen, keygenHint(path, true))
 	}
 	return key, nil
 }
+
+// keyOpenErr explains why the key file could not be opened.
+func keyOpenErr(path string, err error) error {
+	reason := err
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		reason = pe.Err // the path is said already
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &keyError{fmt.Sprintf("cluster key %s does not exist: %s", path, keygenHint(path, false)), err}
+	case errors.Is(err, fs.ErrPermission):
+		return &keyError{fmt.Sprintf("cluster key %s: %v (only root may read it)", path, reason), err}
+	}
+	return &keyError{fmt.Sprintf("cluster key %s: %v", path, reason), err}
+}
+
+// keyError is a message for the admin that still matches errors.Is
+// (fs.ErrNotExist, fs.ErrPermission) as the os error did.
+type keyError struct {
+	msg string
+	err error
+}
+
+func (e *keyError) Error() string { return e.msg }
+func (e *keyError) Unwrap() error { return e.err }
+
+// keygenHint says how to make a key, as concordctl(8) spells it.
+func keygenHint(path string, replace bool) string {
+	cmd := "concordctl keygen"
+	if path != defaultKeyPath {
+		cmd += " --file " + path
+	}
+	if replace {
+		return "make a new one with `" + cmd + " --force` and copy it to every node"
+	}
+	return "make one with `" + cmd + "` and copy it to every node"
+}
+
+// defaultKeyPath is where concordctl keygen writes without --file.
+const defaultKeyPath = "/etc/concord/authkey"
