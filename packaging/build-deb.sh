@@ -1,35 +1,19 @@
 #!/bin/sh
 # Builds $OUT/concord.deb from the binaries `make build` put in $OUT/bin.
-# Usage: VERSION=$(git describe --tags --always --dirty) OUT=/abs/build sh packaging/build-deb.sh
+# Usage: VERSION=$(sh packaging/version.sh) OUT=/abs/build sh packaging/build-deb.sh
 set -eu
 
 : "${OUT:?OUT must name the build directory (absolute)}"
-VERSION=${VERSION:-0.1.0}
-ARCH=${ARCH:-$(dpkg --print-architecture)}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
+VERSION=${VERSION:-$(sh "$SRC/packaging/version.sh")}
+ARCH=${ARCH:-$(dpkg --print-architecture)}
 case $OUT in /*) ;; *) OUT=$(pwd)/$OUT ;; esac
 BIN=$OUT/bin
 
-# debversion turns a git describe into a Debian version that sorts right:
-#   v1.2.3 -> 1.2.3          v1.2.3-4-gabc1234 -> 1.2.3+git4.gabc1234
-#   e3d17dd -> 0.1.0~gite3d17dd (no tag yet: before any 0.1.0 release)
-#   ...-dirty -> ....dirty
-debversion() {
-	v=${1#v}
-	dirty=
-	case $v in *-dirty) v=${v%-dirty}; dirty=.dirty ;; esac
-	if printf '%s\n' "$v" | grep -Eq '^[0-9][0-9.]*-[0-9]+-g[0-9a-f]+$'; then
-		v=$(printf '%s\n' "$v" | sed -E 's/^([0-9.]+)-([0-9]+)-(g[0-9a-f]+)$/\1+git\2.\3/')
-	elif printf '%s\n' "$v" | grep -Eq '^[0-9a-f]{7,40}$'; then
-		v=0.1.0~git$v
-	elif ! printf '%s\n' "$v" | grep -Eq '^[0-9]'; then
-		v=0.1.0~$(printf '%s' "$v" | tr -c 'A-Za-z0-9.+~' '.')
-	fi
-	v=$(printf '%s' "$v" | tr -c 'A-Za-z0-9.+~' '.')
-	printf '%s%s\n' "$v" "$dirty"
-}
-DEBVERSION=$(debversion "$VERSION")
-dpkg --validate-version "$DEBVERSION" || { echo "build-deb: cannot make a Debian version of $VERSION (got $DEBVERSION)" >&2; exit 1; }
+# The version is made once, by version.sh (the Makefile passes the same
+# string to every binary); it is used here as it is.
+DEBVERSION=$VERSION
+dpkg --validate-version "$DEBVERSION" || { echo "build-deb: VERSION=$VERSION is not a Debian version; make it with packaging/version.sh" >&2; exit 1; }
 
 for b in concord-noded concordctl; do
 	[ -x "$BIN/$b" ] || { echo "build-deb: $BIN/$b missing; run make build first" >&2; exit 1; }

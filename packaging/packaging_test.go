@@ -26,6 +26,15 @@ func TestExampleConfigParses(t *testing.T) {
 // buildDeb runs build-deb.sh on stand-in binaries and returns the .deb.
 func buildDeb(t *testing.T, version string) string {
 	t.Helper()
+	deb, b, err := tryBuildDeb(t, version)
+	if err != nil {
+		t.Fatalf("build-deb.sh with VERSION=%s: %v\n%s", version, err, b)
+	}
+	return deb
+}
+
+func tryBuildDeb(t *testing.T, version string) (string, []byte, error) {
+	t.Helper()
 	out := t.TempDir()
 	bin := filepath.Join(out, "bin")
 	for _, b := range []string{"concord-noded", "concordctl", "fence_concord_test"} {
@@ -38,10 +47,8 @@ func buildDeb(t *testing.T, version string) string {
 	}
 	cmd := exec.Command("sh", "build-deb.sh")
 	cmd.Env = append(os.Environ(), "VERSION="+version, "OUT="+out, "ARCH=amd64")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build-deb.sh with VERSION=%s: %v\n%s", version, err, b)
-	}
-	return filepath.Join(out, "concord.deb")
+	b, err := cmd.CombinedOutput()
+	return filepath.Join(out, "concord.deb"), b, err
 }
 
 func field(t *testing.T, deb, name string) string {
@@ -61,27 +68,52 @@ func needDpkg(t *testing.T) {
 	}
 }
 
-func TestDebVersion(t *testing.T) {
+// version.sh makes the one version of a build from git describe.
+func TestVersionScript(t *testing.T) {
 	needDpkg(t)
-	for _, tc := range []struct{ git, deb string }{
+	for _, tc := range []struct{ git, want string }{
 		{"e3d17dd", "0.1.0~gite3d17dd"},
 		{"e3d17dd-dirty", "0.1.0~gite3d17dd.dirty"},
 		{"v1.2.0", "1.2.0"},
 		{"v1.2.0-5-gabc1234", "1.2.0+git5.gabc1234"},
 		{"v1.2.0-5-gabc1234-dirty", "1.2.0+git5.gabc1234.dirty"},
 		{"0.1.0", "0.1.0"},
+		{"1.2.0+git5.gabc1234", "1.2.0+git5.gabc1234"}, // made once, stays
+		{"release_x", "0.1.0~release.x"},
 	} {
-		t.Run(tc.git, func(t *testing.T) {
-			if got := field(t, buildDeb(t, tc.git), "Version"); got != tc.deb {
-				t.Errorf("VERSION=%s: Debian version %q, want %q", tc.git, got, tc.deb)
-			}
-		})
+		out, err := exec.Command("sh", "version.sh", tc.git).Output()
+		if err != nil {
+			t.Fatalf("version.sh %s: %v", tc.git, err)
+		}
+		got := strings.TrimSpace(string(out))
+		if got != tc.want {
+			t.Errorf("version.sh %s = %q, want %q", tc.git, got, tc.want)
+		}
+		if err := exec.Command("dpkg", "--validate-version", got).Run(); err != nil {
+			t.Errorf("version.sh %s = %q: not a Debian version", tc.git, got)
+		}
+	}
+	// Without an argument: this tree's git describe, or 0.1.0.
+	out, err := exec.Command("sh", "version.sh").Output()
+	if err != nil || len(strings.TrimSpace(string(out))) == 0 {
+		t.Errorf("version.sh without an argument: %q, %v", out, err)
+	}
+}
+
+// build-deb.sh takes the version as it is, and refuses one dpkg does not.
+func TestDebVersion(t *testing.T) {
+	needDpkg(t)
+	if got := field(t, buildDeb(t, "1.2.0+git5.gabc1234"), "Version"); got != "1.2.0+git5.gabc1234" {
+		t.Errorf("Version %q, want the VERSION given", got)
+	}
+	if _, out, err := tryBuildDeb(t, "v1.2.0"); err == nil || !strings.Contains(string(out), "not a Debian version") {
+		t.Errorf("build-deb.sh with VERSION=v1.2.0, not a Debian version: %v\n%s", err, out)
 	}
 }
 
 func TestDebContents(t *testing.T) {
 	needDpkg(t)
-	deb := buildDeb(t, "v1.0.0")
+	deb := buildDeb(t, "1.0.0")
 	for name, want := range map[string]string{"Package": "concord", "Architecture": "amd64", "Depends": "systemd, dbus"} {
 		if got := field(t, deb, name); got != want {
 			t.Errorf("control %s = %q, want %q", name, got, want)
@@ -118,6 +150,58 @@ func TestDebContents(t *testing.T) {
 	for path := range modes {
 		if strings.HasPrefix(path, "/etc/concord/") {
 			t.Errorf("%s shipped: /etc/concord is the admin's", path)
+		}
+	}
+}
+
+// TestBuiltVersionsAgree builds the programs and the .deb as `make deb`
+// does, with a VERSION given the way a release would (a tag), and checks
+// that every program prints the package's version.
+func TestBuiltVersionsAgree(t *testing.T) {
+	needDpkg(t)
+	for _, tool := range []string{"make", "go"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("SKIP: needs %s", tool)
+		}
+	}
+	if testing.Short() {
+		t.Skip("SKIP: -short (builds every program)")
+	}
+	out := t.TempDir()
+	cmd := exec.Command("make", "-C", "..", "--no-print-directory", "deb", "OUT="+out, "VERSION=v7.7.7-3-gabcdef1")
+	cmd.Env = append(os.Environ(), "MAKEFLAGS=")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make deb: %v\n%s", err, b)
+	}
+	const want = "7.7.7+git3.gabcdef1"
+	deb := filepath.Join(out, "concord.deb")
+	if got := field(t, deb, "Version"); got != want {
+		t.Errorf("package Version %q, want %q", got, want)
+	}
+	root := filepath.Join(out, "root")
+	if b, err := exec.Command("dpkg-deb", "-x", deb, root).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -x: %v\n%s", err, b)
+	}
+	progs := map[string][]string{
+		"usr/sbin/concord-noded": {"-version"},
+		"usr/bin/concordctl":     {"version"},
+	}
+	agents, _ := filepath.Glob(filepath.Join(root, "usr/sbin/fence_concord_*"))
+	if len(agents) == 0 {
+		t.Error("no fence agents in the package")
+	}
+	for _, a := range agents {
+		rel, _ := filepath.Rel(root, a)
+		progs[rel] = []string{"--version"}
+	}
+	for prog, args := range progs {
+		b, err := exec.Command(filepath.Join(root, prog), args...).Output()
+		if err != nil {
+			t.Errorf("%s %v: %v", prog, args, err)
+			continue
+		}
+		if got := strings.TrimSpace(string(b)); got != want {
+			t.Errorf("%s %v prints %q, the package is %q", prog, args, got, want)
 		}
 	}
 }

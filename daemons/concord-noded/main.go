@@ -16,9 +16,8 @@ import (
 
 	"github.com/concord-ha/concord/daemons/concord-noded/internal/daemon"
 	"github.com/concord-ha/concord/lib/sys/jlog"
+	"github.com/concord-ha/concord/lib/sys/version"
 )
-
-var version = "dev"
 
 func main() {
 	var o daemon.Options
@@ -36,7 +35,7 @@ func main() {
 		runtime.GOMAXPROCS(1)
 	}
 	if *showVersion {
-		fmt.Println(version)
+		fmt.Println(version.String())
 		return
 	}
 	if flag.NArg() > 0 {
@@ -48,7 +47,7 @@ func main() {
 		level = slog.LevelDebug
 	}
 	o.Logger, o.LogControl = jlog.NewControlled("concord-noded", os.Stderr, level)
-	o.Version = version
+	o.Version = version.String()
 
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
