@@ -25,7 +25,7 @@ build:
 # unit: fast, no privileges needed beyond what each test asks for (it skips loudly otherwise).
 unit:
 	$(GO) vet ./...
-	CGO_ENABLED=1 $(GO) test -race -count=1 ./lib/... ./daemons/... ./units/... ./packaging/... $(if $(AGENTS),./fence-agents/...)
+	CGO_ENABLED=1 $(GO) test -race -count=1 ./lib/... ./daemons/... ./units/... ./packaging/... ./man/... $(if $(AGENTS),./fence-agents/...)
 
 # integration: real systemd nodes, real fencing peers; needs root.
 integration: deb
