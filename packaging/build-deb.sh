@@ -7,6 +7,8 @@ set -eu
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 VERSION=${VERSION:-$(sh "$SRC/packaging/version.sh")}
 ARCH=${ARCH:-$(dpkg --print-architecture)}
+# Who built it, the way Debian's tools are told (dch, dh_make).
+MAINTAINER="${DEBFULLNAME:-Concord builders} <${DEBEMAIL:-concord@localhost}>"
 case $OUT in /*) ;; *) OUT=$(pwd)/$OUT ;; esac
 BIN=$OUT/bin
 
@@ -30,6 +32,14 @@ for a in "$BIN"/fence_concord_*; do
 	[ -e "$a" ] || continue
 	install -D -m 0755 "$a" "$ROOT/usr/sbin/$(basename "$a")"
 done
+# Shipped without symbol tables and DWARF, as Debian policy asks; Go keeps
+# the function names that panics and profiles print (pclntab) and its
+# build information (go version -m).
+for f in "$ROOT/usr/sbin/"* "$ROOT/usr/bin/"*; do
+	if [ "$(head -c 4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ]; then
+		strip --strip-unneeded --remove-section=.comment --remove-section=.note "$f"
+	fi
+done
 
 install -D -m 0644 "$SRC/units/concord-noded.service" "$ROOT/lib/systemd/system/concord-noded.service"
 install -D -m 0644 "$SRC/units/org.concordha.node1.conf" "$ROOT/usr/share/dbus-1/system.d/org.concordha.node1.conf"
@@ -51,9 +61,10 @@ mkdir -p "$DOC"
 for ex in "$SRC/packaging/cluster.conf.example" "$SRC/man/cluster.conf.example"; do
 	if [ -e "$ex" ]; then install -m 0644 "$ex" "$DOC/cluster.conf.example"; fi
 done
-if [ -e "$SRC/LICENSE" ]; then install -m 0644 "$SRC/LICENSE" "$DOC/copyright"; fi
-printf 'concord (%s) unstable; urgency=medium\n\n  * Built from %s.\n\n -- Concord builders <concord@localhost>  %s\n' \
-	"$DEBVERSION" "$VERSION" "$(date -R -d @"${SOURCE_DATE_EPOCH:-$(date +%s)}")" | gzip -9n >"$DOC/changelog.gz"
+install -m 0644 "$SRC/packaging/copyright" "$DOC/copyright"
+install -D -m 0644 "$SRC/packaging/lintian-overrides" "$ROOT/usr/share/lintian/overrides/concord"
+printf 'concord (%s) unstable; urgency=medium\n\n  * Built from %s.\n\n -- %s  %s\n' \
+	"$DEBVERSION" "$(cd "$SRC" && git describe --tags --always --dirty 2>/dev/null || echo "$VERSION")" "$MAINTAINER" "$(date -R -d @"${SOURCE_DATE_EPOCH:-$(date +%s)}")" | gzip -9n >"$DOC/changelog.gz"
 
 # Not shipped: cluster.conf and the key are the admin's (concordctl keygen).
 install -d -m 0700 "$ROOT/etc/concord" "$ROOT/var/lib/concord"
@@ -63,7 +74,7 @@ cat >"$ROOT/DEBIAN/control" <<CONTROL
 Package: concord
 Version: $DEBVERSION
 Architecture: $ARCH
-Maintainer: Concord builders <concord@localhost>
+Maintainer: $MAINTAINER
 Installed-Size: $SIZE
 Depends: systemd, dbus
 Suggests: fence-agents
@@ -102,7 +113,7 @@ cat >"$ROOT/DEBIAN/prerm" <<'SCRIPT'
 #!/bin/sh
 set -e
 if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
-	systemctl stop concord-noded.service || true
+	deb-systemd-invoke stop concord-noded.service >/dev/null || true
 fi
 exit 0
 SCRIPT
@@ -121,6 +132,8 @@ fi
 exit 0
 SCRIPT
 chmod 0755 "$ROOT/DEBIAN/postinst" "$ROOT/DEBIAN/prerm" "$ROOT/DEBIAN/postrm"
+(cd "$ROOT" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum) >"$ROOT/DEBIAN/md5sums"
+chmod 0644 "$ROOT/DEBIAN/md5sums"
 
 dpkg-deb --root-owner-group -Zxz --build "$ROOT" "$OUT/concord.deb" >/dev/null
 rm -rf "$ROOT"
