@@ -82,13 +82,16 @@ Section: admin
 Priority: optional
 Homepage: https://github.com/concord-ha/concord
 Description: high-availability cluster stack, systemd-native
- Concord keeps services running when machines die: nodes watch each other
- over dedicated raw Ethernet heartbeat links, agree on who is alive and
- whether they have quorum, and keep a replicated cluster configuration.
+ Concord's node services: nodes watch each other over dedicated raw
+ Ethernet heartbeat links, agree on who is alive and whether they have
+ quorum, and keep a replicated cluster configuration. Concord does not
+ fence nodes or run services yet; its fencing daemon and resource manager
+ are to come.
  .
  This package holds the node daemon concord-noded, the concordctl tool and
- Concord's fence agents. Nothing starts on installation: write
- /etc/concord/cluster.conf and the key, then enable concord-noded.service.
+ Concord's fence agents, which can be run by hand or by Pacemaker. Nothing
+ starts on installation: write /etc/concord/cluster.conf and the key, then
+ enable concord-noded.service.
 CONTROL
 
 cat >"$ROOT/DEBIAN/postinst" <<'SCRIPT'
