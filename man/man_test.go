@@ -186,7 +186,7 @@ var longOpt = regexp.MustCompile(`^--?[a-z][a-z0-9-]*$`)
 // and the tokens that start like an option but are not one: an option
 // run together with what follows ("--numberN") renders like that.
 func options(synopsis string) (opts, glued []string) {
-	f := strings.FieldsFunc(synopsis, func(r rune) bool { return r == ' ' || r == '[' || r == ']' || r == '|' })
+	f := strings.FieldsFunc(synopsis, func(r rune) bool { return strings.ContainsRune(" []|,", r) })
 	for _, tok := range f {
 		if !strings.HasPrefix(tok, "-") || tok == "-" {
 			continue
@@ -232,7 +232,8 @@ func usageCommands(usage string) (cmds map[string]string, global []string) {
 		case "Commands:":
 			cmds[commandKey(syn)] = syn
 		case "Options:":
-			global = append(global, strings.Fields(syn)[0])
+			o, _ := options(syn) // "--json, -j" is two
+			global = append(global, o...)
 		}
 	}
 	return cmds, global
