@@ -1,7 +1,10 @@
 # Concord build. Every target works from a clean clone as root on Debian 12;
 # tests/setup.sh installs what is missing.
 GO        ?= go
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
+# VERSION is the one version of a build: every program prints it and the .deb
+# carries it. packaging/version.sh makes it from git describe, or from
+# VERSION=... when given (v1.2.3 becomes 1.2.3).
+override VERSION := $(shell sh packaging/version.sh '$(VERSION)')
 OUT       ?= build
 DAEMONS   := concord-noded concordctl
 AGENTS    := $(notdir $(patsubst %/main.go,%,$(wildcard fence-agents/fence_concord_*/main.go)))
@@ -15,14 +18,14 @@ all: build
 
 build:
 	@mkdir -p $(OUT)/bin
-	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(OUT)/bin/ ./daemons/... $(if $(AGENTS),./fence-agents/...)
+	$(GO) build -ldflags "-X github.com/concord-ha/concord/lib/sys/version.version=$(VERSION)" -o $(OUT)/bin/ ./daemons/... $(if $(AGENTS),./fence-agents/...)
 	@# Each fence agent's man page is generated from its own metadata.
 	@for a in $(AGENTS); do $(OUT)/bin/$$a -o manpage > man/$$a.8 || exit 1; done
 
 # unit: fast, no privileges needed beyond what each test asks for (it skips loudly otherwise).
 unit:
 	$(GO) vet ./...
-	CGO_ENABLED=1 $(GO) test -race -count=1 ./lib/... ./daemons/... ./units/... ./packaging/... $(if $(AGENTS),./fence-agents/...)
+	CGO_ENABLED=1 $(GO) test -race -count=1 ./lib/... ./daemons/... ./units/... ./packaging/... ./man/... $(if $(AGENTS),./fence-agents/...)
 
 # integration: real systemd nodes, real fencing peers; needs root.
 integration: deb

@@ -1,35 +1,21 @@
 #!/bin/sh
 # Builds $OUT/concord.deb from the binaries `make build` put in $OUT/bin.
-# Usage: VERSION=$(git describe --tags --always --dirty) OUT=/abs/build sh packaging/build-deb.sh
+# Usage: VERSION=$(sh packaging/version.sh) OUT=/abs/build sh packaging/build-deb.sh
 set -eu
 
 : "${OUT:?OUT must name the build directory (absolute)}"
-VERSION=${VERSION:-0.1.0}
-ARCH=${ARCH:-$(dpkg --print-architecture)}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
+VERSION=${VERSION:-$(sh "$SRC/packaging/version.sh")}
+ARCH=${ARCH:-$(dpkg --print-architecture)}
+# Who built it, the way Debian's tools are told (dch, dh_make).
+MAINTAINER="${DEBFULLNAME:-Concord builders} <${DEBEMAIL:-concord@localhost}>"
 case $OUT in /*) ;; *) OUT=$(pwd)/$OUT ;; esac
 BIN=$OUT/bin
 
-# debversion turns a git describe into a Debian version that sorts right:
-#   v1.2.3 -> 1.2.3          v1.2.3-4-gabc1234 -> 1.2.3+git4.gabc1234
-#   e3d17dd -> 0.1.0~gite3d17dd (no tag yet: before any 0.1.0 release)
-#   ...-dirty -> ....dirty
-debversion() {
-	v=${1#v}
-	dirty=
-	case $v in *-dirty) v=${v%-dirty}; dirty=.dirty ;; esac
-	if printf '%s\n' "$v" | grep -Eq '^[0-9][0-9.]*-[0-9]+-g[0-9a-f]+$'; then
-		v=$(printf '%s\n' "$v" | sed -E 's/^([0-9.]+)-([0-9]+)-(g[0-9a-f]+)$/\1+git\2.\3/')
-	elif printf '%s\n' "$v" | grep -Eq '^[0-9a-f]{7,40}$'; then
-		v=0.1.0~git$v
-	elif ! printf '%s\n' "$v" | grep -Eq '^[0-9]'; then
-		v=0.1.0~$(printf '%s' "$v" | tr -c 'A-Za-z0-9.+~' '.')
-	fi
-	v=$(printf '%s' "$v" | tr -c 'A-Za-z0-9.+~' '.')
-	printf '%s%s\n' "$v" "$dirty"
-}
-DEBVERSION=$(debversion "$VERSION")
-dpkg --validate-version "$DEBVERSION" || { echo "build-deb: cannot make a Debian version of $VERSION (got $DEBVERSION)" >&2; exit 1; }
+# The version is made once, by version.sh (the Makefile passes the same
+# string to every binary); it is used here as it is.
+DEBVERSION=$VERSION
+dpkg --validate-version "$DEBVERSION" || { echo "build-deb: VERSION=$VERSION is not a Debian version; make it with packaging/version.sh" >&2; exit 1; }
 
 for b in concord-noded concordctl; do
 	[ -x "$BIN/$b" ] || { echo "build-deb: $BIN/$b missing; run make build first" >&2; exit 1; }
@@ -45,6 +31,14 @@ install -D -m 0755 "$BIN/concordctl" "$ROOT/usr/bin/concordctl"
 for a in "$BIN"/fence_concord_*; do
 	[ -e "$a" ] || continue
 	install -D -m 0755 "$a" "$ROOT/usr/sbin/$(basename "$a")"
+done
+# Shipped without symbol tables and DWARF, as Debian policy asks; Go keeps
+# the function names that panics and profiles print (pclntab) and its
+# build information (go version -m).
+for f in "$ROOT/usr/sbin/"* "$ROOT/usr/bin/"*; do
+	if [ "$(head -c 4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ]; then
+		strip --strip-unneeded --remove-section=.comment --remove-section=.note "$f"
+	fi
 done
 
 install -D -m 0644 "$SRC/units/concord-noded.service" "$ROOT/lib/systemd/system/concord-noded.service"
@@ -67,9 +61,10 @@ mkdir -p "$DOC"
 for ex in "$SRC/packaging/cluster.conf.example" "$SRC/man/cluster.conf.example"; do
 	if [ -e "$ex" ]; then install -m 0644 "$ex" "$DOC/cluster.conf.example"; fi
 done
-if [ -e "$SRC/LICENSE" ]; then install -m 0644 "$SRC/LICENSE" "$DOC/copyright"; fi
-printf 'concord (%s) unstable; urgency=medium\n\n  * Built from %s.\n\n -- Concord builders <concord@localhost>  %s\n' \
-	"$DEBVERSION" "$VERSION" "$(date -R -d @"${SOURCE_DATE_EPOCH:-$(date +%s)}")" | gzip -9n >"$DOC/changelog.gz"
+install -m 0644 "$SRC/packaging/copyright" "$DOC/copyright"
+install -D -m 0644 "$SRC/packaging/lintian-overrides" "$ROOT/usr/share/lintian/overrides/concord"
+printf 'concord (%s) unstable; urgency=medium\n\n  * Built from %s.\n\n -- %s  %s\n' \
+	"$DEBVERSION" "$(cd "$SRC" && git describe --tags --always --dirty 2>/dev/null || echo "$VERSION")" "$MAINTAINER" "$(date -R -d @"${SOURCE_DATE_EPOCH:-$(date +%s)}")" | gzip -9n >"$DOC/changelog.gz"
 
 # Not shipped: cluster.conf and the key are the admin's (concordctl keygen).
 install -d -m 0700 "$ROOT/etc/concord" "$ROOT/var/lib/concord"
@@ -79,7 +74,7 @@ cat >"$ROOT/DEBIAN/control" <<CONTROL
 Package: concord
 Version: $DEBVERSION
 Architecture: $ARCH
-Maintainer: Concord builders <concord@localhost>
+Maintainer: $MAINTAINER
 Installed-Size: $SIZE
 Depends: systemd, dbus
 Suggests: fence-agents
@@ -87,13 +82,16 @@ Section: admin
 Priority: optional
 Homepage: https://github.com/concord-ha/concord
 Description: high-availability cluster stack, systemd-native
- Concord keeps services running when machines die: nodes watch each other
- over dedicated raw Ethernet heartbeat links, agree on who is alive and
- whether they have quorum, and keep a replicated cluster configuration.
+ Concord's node services: nodes watch each other over dedicated raw
+ Ethernet heartbeat links, agree on who is alive and whether they have
+ quorum, and keep a replicated cluster configuration. Concord does not
+ fence nodes or run services yet; its fencing daemon and resource manager
+ are to come.
  .
  This package holds the node daemon concord-noded, the concordctl tool and
- Concord's fence agents. Nothing starts on installation: write
- /etc/concord/cluster.conf and the key, then enable concord-noded.service.
+ Concord's fence agents, which can be run by hand or by Pacemaker. Nothing
+ starts on installation: write /etc/concord/cluster.conf and the key, then
+ enable concord-noded.service.
 CONTROL
 
 cat >"$ROOT/DEBIAN/postinst" <<'SCRIPT'
@@ -118,7 +116,7 @@ cat >"$ROOT/DEBIAN/prerm" <<'SCRIPT'
 #!/bin/sh
 set -e
 if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
-	systemctl stop concord-noded.service || true
+	deb-systemd-invoke stop concord-noded.service >/dev/null || true
 fi
 exit 0
 SCRIPT
@@ -137,6 +135,8 @@ fi
 exit 0
 SCRIPT
 chmod 0755 "$ROOT/DEBIAN/postinst" "$ROOT/DEBIAN/prerm" "$ROOT/DEBIAN/postrm"
+(cd "$ROOT" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum) >"$ROOT/DEBIAN/md5sums"
+chmod 0644 "$ROOT/DEBIAN/md5sums"
 
 dpkg-deb --root-owner-group -Zxz --build "$ROOT" "$OUT/concord.deb" >/dev/null
 rm -rf "$ROOT"

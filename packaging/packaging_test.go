@@ -26,6 +26,15 @@ func TestExampleConfigParses(t *testing.T) {
 // buildDeb runs build-deb.sh on stand-in binaries and returns the .deb.
 func buildDeb(t *testing.T, version string) string {
 	t.Helper()
+	deb, b, err := tryBuildDeb(t, version)
+	if err != nil {
+		t.Fatalf("build-deb.sh with VERSION=%s: %v\n%s", version, err, b)
+	}
+	return deb
+}
+
+func tryBuildDeb(t *testing.T, version string) (string, []byte, error) {
+	t.Helper()
 	out := t.TempDir()
 	bin := filepath.Join(out, "bin")
 	for _, b := range []string{"concord-noded", "concordctl", "fence_concord_test"} {
@@ -38,10 +47,8 @@ func buildDeb(t *testing.T, version string) string {
 	}
 	cmd := exec.Command("sh", "build-deb.sh")
 	cmd.Env = append(os.Environ(), "VERSION="+version, "OUT="+out, "ARCH=amd64")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build-deb.sh with VERSION=%s: %v\n%s", version, err, b)
-	}
-	return filepath.Join(out, "concord.deb")
+	b, err := cmd.CombinedOutput()
+	return filepath.Join(out, "concord.deb"), b, err
 }
 
 func field(t *testing.T, deb, name string) string {
@@ -61,27 +68,52 @@ func needDpkg(t *testing.T) {
 	}
 }
 
-func TestDebVersion(t *testing.T) {
+// version.sh makes the one version of a build from git describe.
+func TestVersionScript(t *testing.T) {
 	needDpkg(t)
-	for _, tc := range []struct{ git, deb string }{
+	for _, tc := range []struct{ git, want string }{
 		{"e3d17dd", "0.1.0~gite3d17dd"},
 		{"e3d17dd-dirty", "0.1.0~gite3d17dd.dirty"},
 		{"v1.2.0", "1.2.0"},
 		{"v1.2.0-5-gabc1234", "1.2.0+git5.gabc1234"},
 		{"v1.2.0-5-gabc1234-dirty", "1.2.0+git5.gabc1234.dirty"},
 		{"0.1.0", "0.1.0"},
+		{"1.2.0+git5.gabc1234", "1.2.0+git5.gabc1234"}, // made once, stays
+		{"release_x", "0.1.0~release.x"},
 	} {
-		t.Run(tc.git, func(t *testing.T) {
-			if got := field(t, buildDeb(t, tc.git), "Version"); got != tc.deb {
-				t.Errorf("VERSION=%s: Debian version %q, want %q", tc.git, got, tc.deb)
-			}
-		})
+		out, err := exec.Command("sh", "version.sh", tc.git).Output()
+		if err != nil {
+			t.Fatalf("version.sh %s: %v", tc.git, err)
+		}
+		got := strings.TrimSpace(string(out))
+		if got != tc.want {
+			t.Errorf("version.sh %s = %q, want %q", tc.git, got, tc.want)
+		}
+		if err := exec.Command("dpkg", "--validate-version", got).Run(); err != nil {
+			t.Errorf("version.sh %s = %q: not a Debian version", tc.git, got)
+		}
+	}
+	// Without an argument: this tree's git describe, or 0.1.0.
+	out, err := exec.Command("sh", "version.sh").Output()
+	if err != nil || len(strings.TrimSpace(string(out))) == 0 {
+		t.Errorf("version.sh without an argument: %q, %v", out, err)
+	}
+}
+
+// build-deb.sh takes the version as it is, and refuses one dpkg does not.
+func TestDebVersion(t *testing.T) {
+	needDpkg(t)
+	if got := field(t, buildDeb(t, "1.2.0+git5.gabc1234"), "Version"); got != "1.2.0+git5.gabc1234" {
+		t.Errorf("Version %q, want the VERSION given", got)
+	}
+	if _, out, err := tryBuildDeb(t, "v1.2.0"); err == nil || !strings.Contains(string(out), "not a Debian version") {
+		t.Errorf("build-deb.sh with VERSION=v1.2.0, not a Debian version: %v\n%s", err, out)
 	}
 }
 
 func TestDebContents(t *testing.T) {
 	needDpkg(t)
-	deb := buildDeb(t, "v1.0.0")
+	deb := buildDeb(t, "1.0.0")
 	for name, want := range map[string]string{"Package": "concord", "Architecture": "amd64", "Depends": "systemd, dbus"} {
 		if got := field(t, deb, name); got != want {
 			t.Errorf("control %s = %q, want %q", name, got, want)
@@ -108,8 +140,10 @@ func TestDebContents(t *testing.T) {
 		"/lib/udev/rules.d/70-concord-heartbeat.rules":         "-rw-r--r-- root/root",
 		"/usr/share/man/man8/concord-noded.8.gz":               "-rw-r--r-- root/root",
 		"/usr/share/doc/concord/cluster.conf.example":          "-rw-r--r-- root/root",
-		"/etc/concord":     "drwx------ root/root",
-		"/var/lib/concord": "drwx------ root/root",
+		"/usr/share/doc/concord/copyright":                     "-rw-r--r-- root/root",
+		"/usr/share/lintian/overrides/concord":                 "-rw-r--r-- root/root",
+		"/etc/concord":                                         "drwx------ root/root",
+		"/var/lib/concord":                                     "drwx------ root/root",
 	} {
 		if got := modes[path]; got != want {
 			t.Errorf("%s: %q, want %q", path, got, want)
@@ -118,6 +152,208 @@ func TestDebContents(t *testing.T) {
 	for path := range modes {
 		if strings.HasPrefix(path, "/etc/concord/") {
 			t.Errorf("%s shipped: /etc/concord is the admin's", path)
+		}
+	}
+	ctrl := t.TempDir()
+	if b, err := exec.Command("dpkg-deb", "-e", deb, ctrl).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -e: %v\n%s", err, b)
+	}
+	sums, err := os.ReadFile(filepath.Join(ctrl, "md5sums"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"  usr/sbin/concord-noded\n", "  usr/share/doc/concord/copyright\n"} {
+		if !strings.Contains(string(sums), want) {
+			t.Errorf("md5sums lacks %q:\n%s", want, sums)
+		}
+	}
+}
+
+// paragraphs splits a Debian control-style file into its paragraphs,
+// each a map from field to value (continuation lines joined by \n).
+func paragraphs(text string) []map[string]string {
+	var ps []map[string]string
+	p := map[string]string{}
+	last := ""
+	for _, line := range strings.Split(text, "\n") {
+		switch {
+		case strings.TrimSpace(line) == "":
+			if len(p) > 0 {
+				ps = append(ps, p)
+				p = map[string]string{}
+			}
+		case line[0] == ' ' || line[0] == '\t':
+			p[last] += "\n" + strings.TrimSpace(line)
+		default:
+			k, v, _ := strings.Cut(line, ":")
+			last = k
+			p[k] = strings.TrimSpace(v)
+		}
+	}
+	if len(p) > 0 {
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// TestCopyright checks packaging/copyright the way the package needs it:
+// machine-readable, a License paragraph for every licence a Files
+// paragraph names and no other, and one Files paragraph for each Go module
+// linked into the programs (go list -deps), none for a module that is not.
+func TestCopyright(t *testing.T) {
+	b, err := os.ReadFile("copyright")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := paragraphs(string(b))
+	if len(ps) == 0 || !strings.HasPrefix(ps[0]["Format"], "https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/") {
+		t.Fatal("copyright: the first paragraph must name the copyright-format 1.0")
+	}
+	used, defined := map[string]bool{}, map[string]bool{}
+	stanzas := map[string]bool{}
+	for _, p := range ps[1:] {
+		lic, _, _ := strings.Cut(p["License"], "\n")
+		switch {
+		case p["Files"] != "":
+			if p["Copyright"] == "" || lic == "" {
+				t.Errorf("copyright: Files %s needs Copyright and License", p["Files"])
+			}
+			used[lic] = true
+			if f := p["Files"]; f != "*" {
+				mod, ok := strings.CutPrefix(f, "vendor/")
+				mod, ok2 := strings.CutSuffix(mod, "/*")
+				if !ok || !ok2 {
+					t.Errorf("copyright: Files %s: want vendor/MODULE/*", f)
+				}
+				stanzas[mod] = true
+			}
+		case lic != "":
+			if !strings.Contains(p["License"], "\n") {
+				t.Errorf("copyright: License %s has no text", lic)
+			}
+			if defined[lic] {
+				t.Errorf("copyright: License %s defined twice", lic)
+			}
+			defined[lic] = true
+		default:
+			t.Errorf("copyright: a paragraph with neither Files nor License: %v", p)
+		}
+	}
+	for l := range used {
+		if !defined[l] {
+			t.Errorf("copyright: License %s is used but has no License paragraph", l)
+		}
+	}
+	for l := range defined {
+		if !used[l] {
+			t.Errorf("copyright: License %s is defined but no Files paragraph uses it", l)
+		}
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("SKIP: no go command to list the linked modules with")
+	}
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{with .Module}}{{.Path}}{{end}}", "../daemons/...", "../fence-agents/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	linked := map[string]bool{"std": true}
+	for _, m := range strings.Fields(string(out)) {
+		if m != "github.com/concord-ha/concord" {
+			linked[m] = true
+		}
+	}
+	for m := range linked {
+		if !stanzas[m] {
+			t.Errorf("copyright: module %s is linked into the programs but has no Files: vendor/%s/* paragraph (its licence and copyright)", m, m)
+		}
+	}
+	for m := range stanzas {
+		if !linked[m] {
+			t.Errorf("copyright: Files vendor/%s/*: the programs no longer link that module", m)
+		}
+	}
+}
+
+// TestBuiltPackage builds the programs and the .deb as `make deb` does,
+// with a VERSION given the way a release would (a tag), then checks that
+// every program prints the package's version and that lintian finds
+// nothing but what lintianAccepted explains.
+func TestBuiltPackage(t *testing.T) {
+	needDpkg(t)
+	for _, tool := range []string{"make", "go"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("SKIP: needs %s", tool)
+		}
+	}
+	if testing.Short() {
+		t.Skip("SKIP: -short (builds every program)")
+	}
+	out := t.TempDir()
+	cmd := exec.Command("make", "-C", "..", "--no-print-directory", "deb", "OUT="+out, "VERSION=v7.7.7-3-gabcdef1")
+	cmd.Env = append(os.Environ(), "MAKEFLAGS=")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make deb: %v\n%s", err, b)
+	}
+	deb := filepath.Join(out, "concord.deb")
+	t.Run("versions", func(t *testing.T) { versionsAgree(t, deb, "7.7.7+git3.gabcdef1") })
+	t.Run("lintian", func(t *testing.T) { lintian(t, deb) })
+}
+
+func versionsAgree(t *testing.T, deb, want string) {
+	if got := field(t, deb, "Version"); got != want {
+		t.Errorf("package Version %q, want %q", got, want)
+	}
+	root := t.TempDir()
+	if b, err := exec.Command("dpkg-deb", "-x", deb, root).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -x: %v\n%s", err, b)
+	}
+	progs := map[string][]string{
+		"usr/sbin/concord-noded": {"-version"},
+		"usr/bin/concordctl":     {"version"},
+	}
+	agents, _ := filepath.Glob(filepath.Join(root, "usr/sbin/fence_concord_*"))
+	if len(agents) == 0 {
+		t.Error("no fence agents in the package")
+	}
+	for _, a := range agents {
+		rel, _ := filepath.Rel(root, a)
+		progs[rel] = []string{"--version"}
+	}
+	for prog, args := range progs {
+		b, err := exec.Command(filepath.Join(root, prog), args...).Output()
+		if err != nil {
+			t.Errorf("%s %v: %v", prog, args, err)
+			continue
+		}
+		if got := strings.TrimSpace(string(b)); got != want {
+			t.Errorf("%s %v prints %q, the package is %q", prog, args, got, want)
+		}
+	}
+}
+
+// lintianAccepted are the lintian tags a build may show, and why.
+var lintianAccepted = map[string]string{
+	// The project has no mail address: set DEBEMAIL (and DEBFULLNAME)
+	// when building a package for others.
+	"bogus-mail-host":                     "no project mail address",
+	"bogus-mail-host-in-debian-changelog": "no project mail address",
+	// Byte sequences inside compiled Go code that look like typos.
+	"spelling-error-in-binary": "false positive",
+}
+
+func lintian(t *testing.T, deb string) {
+	if _, err := exec.LookPath("lintian"); err != nil {
+		t.Skip("SKIP: lintian is not installed (tests/setup.sh installs it)")
+	}
+	out, _ := exec.Command("lintian", "--info", "--pedantic", "--display-experimental", deb).CombinedOutput()
+	for _, line := range strings.Split(string(out), "\n") {
+		// "E: concord: tag details", "W: ...", "I: ...", "P: ..., "X: ...".
+		f := strings.Fields(line)
+		if len(f) < 3 || len(f[0]) != 2 || f[0][1] != ':' || f[1] != "concord:" {
+			continue
+		}
+		if _, ok := lintianAccepted[f[2]]; !ok {
+			t.Errorf("lintian: %s", line)
 		}
 	}
 }

@@ -13,12 +13,25 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"syscall"
+	"time"
+
+	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/concord-ha/concord/daemons/concord-noded/internal/daemon"
 	"github.com/concord-ha/concord/lib/sys/jlog"
+	"github.com/concord-ha/concord/lib/sys/version"
 )
 
-var version = "dev"
+// Exit codes, one per way of stopping, as concord-noded(8) lists them.
+// systemctl status names 2, 6 and 70 (INVALIDARGUMENT, NOTCONFIGURED,
+// SOFTWARE), which is why these numbers.
+const (
+	exitOK       = 0  // clean stop, also after `concordctl node delete`
+	exitFailed   = 1  // failed while running
+	exitUsage    = 2  // bad command line (the flag package uses 2 as well)
+	exitConfig   = 6  // cannot start with the configuration, key, state or NICs given
+	exitWatchdog = 70 // SIGABRT: systemd's watchdog found the event loop stuck
+)
 
 func main() {
 	var o daemon.Options
@@ -36,25 +49,26 @@ func main() {
 		runtime.GOMAXPROCS(1)
 	}
 	if *showVersion {
-		fmt.Println(version)
+		fmt.Println(version.String())
 		return
 	}
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "concord-noded: unexpected argument %q\n", flag.Arg(0))
-		os.Exit(2)
+		os.Exit(exitUsage)
 	}
 	level := slog.LevelInfo
 	if *debug {
 		level = slog.LevelDebug
 	}
 	o.Logger, o.LogControl = jlog.NewControlled("concord-noded", os.Stderr, level)
-	o.Version = version
+	o.Version = version.String()
+	onAbort(o.Logger)
 
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
 			o.Logger.Error("cannot write the CPU profile: " + err.Error())
-			os.Exit(1)
+			os.Exit(exitUsage)
 		}
 		pprof.StartCPUProfile(f)
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
@@ -62,12 +76,49 @@ func main() {
 	d, err := daemon.New(o)
 	if err != nil {
 		o.Logger.Error("cannot start: " + err.Error())
-		os.Exit(1)
+		os.Exit(exitConfig)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := d.Run(ctx); err != nil {
 		o.Logger.Error("stopped: " + err.Error())
-		os.Exit(1)
+		pprof.StopCPUProfile()
+		os.Exit(exitFailed)
+	}
+}
+
+// onAbort turns SIGABRT, which systemd sends when the watchdog is not fed
+// (WatchdogSignal), into one log line and exitWatchdog. Left to the Go
+// runtime it would dump every goroutine into the journal and exit with 2,
+// the code of a bad command line. The stacks are logged at debug level.
+func onAbort(log *slog.Logger) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGABRT)
+	go func() {
+		<-ch
+		// Logging could block behind whatever stalled the loop; the exit
+		// must not.
+		time.AfterFunc(2*time.Second, func() { os.Exit(exitWatchdog) })
+		if wd, err := sddaemon.SdWatchdogEnabled(false); err == nil && wd > 0 {
+			log.Error(fmt.Sprintf("SIGABRT from systemd: the event loop stopped answering the watchdog (WatchdogSec=%v); exiting with status %d without leaving the cluster", wd, exitWatchdog))
+		} else {
+			log.Error(fmt.Sprintf("SIGABRT received (no watchdog is enabled, so it was sent by hand); exiting with status %d without leaving the cluster", exitWatchdog))
+		}
+		if log.Enabled(context.Background(), slog.LevelDebug) {
+			log.Debug("goroutines at SIGABRT", "stacks", stacks())
+		}
+		os.Exit(exitWatchdog)
+	}()
+}
+
+// stacks returns every goroutine's stack.
+func stacks() string {
+	buf := make([]byte, 64<<10)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) || len(buf) >= 16<<20 {
+			return string(buf[:n])
+		}
+		buf = make([]byte, 2*len(buf))
 	}
 }

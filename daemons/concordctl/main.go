@@ -5,10 +5,9 @@ import (
 	"os"
 
 	"github.com/concord-ha/concord/daemons/concordctl/internal/cli"
+	"github.com/concord-ha/concord/lib/sys/version"
 )
 
-var version = "dev"
-
 func main() {
-	os.Exit(cli.Main(os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Dial: cli.DialBus, Version: version}))
+	os.Exit(cli.Main(os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Dial: cli.DialBus, Version: version.String()}))
 }

@@ -7,11 +7,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/concord-ha/concord/lib/sys/version"
 )
 
 // PowerState is a target's power state.
@@ -145,7 +146,7 @@ func Run(ctx context.Context, a *Agent, args []string, stdin io.Reader, stdout, 
 		return ExitOK
 	}
 	if o.Bool("version") {
-		fmt.Fprintln(out, version())
+		fmt.Fprintln(out, version.String())
 		return ExitOK
 	}
 	if f := o.Get("debug_file"); f != "" {
@@ -208,13 +209,6 @@ func Run(ctx context.Context, a *Agent, args []string, stdin io.Reader, stdout, 
 		}
 	}
 	return code
-}
-
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "devel"
 }
 
 type runner struct {
