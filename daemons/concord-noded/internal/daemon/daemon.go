@@ -41,16 +41,6 @@ type Options struct {
 	NoBus      bool          // run without D-Bus (tests)
 }
 
-// Frame kinds.
-const (
-	kindMembership     = 1
-	kindConfig         = 2 // always fragmented (see frag.go)
-	kindProbe          = 3
-	kindMembershipFrag = 4 // a membership message too large for one frame
-	kindNotMember      = 5 // to a node that sends but is not in the configuration (see tellNotMember)
-	kindStateLost      = 6 // to the configuration leader: this node's replicated state was lost (see stateLost)
-)
-
 // The store ticks at its own pace: raft works at human speed. Probes (does
 // this node have replicated state?) and full status rebuilds are rare: they
 // cost CPU on every node all the time.
@@ -102,7 +92,7 @@ type Daemon struct {
 
 	seqs     chan uint64 // newest view seq to persist
 	fragID   uint32
-	reasm    map[reasmKey]*reassembly
+	reasm    map[reasmKey]*frame.Reassembly
 	deleted  bool              // this node was deleted from the configuration: leave and stop
 	mending  map[uint16]uint64 // tick at which a replica recovery for a node began (see replicaLost)
 	cfgIndex uint64            // the store's applied index behind cfg; 0: not from the store yet
@@ -174,7 +164,7 @@ func New(opts Options) (*Daemon, error) {
 func NewWith(opts Options, fc *config.Cluster, key []byte, ports []Port) (*Daemon, error) {
 	d := &Daemon{opts: opts, log: opts.Logger, counters: map[string]uint64{},
 		reqs: make(chan func(), 64), rx: make(chan rxFrame, 4096), state: "starting", ports: ports,
-		reasm: map[reasmKey]*reassembly{}, seqs: make(chan uint64, 1),
+		reasm: map[reasmKey]*frame.Reassembly{}, seqs: make(chan uint64, 1),
 		told: map[uint16]uint64{}, mending: map[uint16]uint64{}}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
@@ -434,13 +424,13 @@ func (d *Daemon) receive(f rxFrame) {
 		d.allLinksUntil = d.tick + d.ticks(d.cfg.Totem.LinkDeadTime)
 	}
 	switch h.Kind {
-	case kindMembership:
+	case frame.KindMembership:
 		d.stepCore(h.Sender, payload)
-	case kindMembershipFrag:
+	case frame.KindMembershipFrag:
 		if whole := d.reassemble(h.Sender, h.Kind, payload); whole != nil {
 			d.stepCore(h.Sender, whole)
 		}
-	case kindConfig:
+	case frame.KindConfig:
 		d.store.peerInit.Store(true)
 		whole := d.reassemble(h.Sender, h.Kind, payload)
 		if whole == nil {
@@ -449,15 +439,20 @@ func (d *Daemon) receive(f rxFrame) {
 		if !d.store.step(h.Sender, whole) {
 			d.counters["dropped_backlog"]++
 		}
-	case kindNotMember:
+	case frame.KindNotMember:
 		d.notMember(h.Sender, payload)
-	case kindStateLost:
-		d.replicaLost(h.Sender)
-	case kindProbe:
-		switch {
-		case len(payload) == 0:
+	case frame.KindStateLost:
+		if _, err := frame.DecodeStateLost(payload); err != nil {
 			d.counters["dropped_malformed"]++
-		case payload[0] == 1:
+			return
+		}
+		d.replicaLost(h.Sender)
+	case frame.KindProbe:
+		p, err := frame.DecodeProbe(payload)
+		switch {
+		case err != nil:
+			d.counters["dropped_malformed"]++
+		case p.HasState:
 			d.store.peerInit.Store(true)
 		case d.store.init.Load():
 			d.probe(h.Sender)
@@ -489,10 +484,10 @@ func (d *Daemon) reassemble(sender uint16, kind uint8, payload []byte) []byte {
 	k := reasmKey{sender, kind}
 	r := d.reasm[k]
 	if r == nil {
-		r = &reassembly{}
+		r = &frame.Reassembly{}
 		d.reasm[k] = r
 	}
-	whole, err := r.add(payload)
+	whole, err := r.Add(payload)
 	if err != nil {
 		d.counters["dropped_malformed"]++
 		return nil
@@ -503,9 +498,9 @@ func (d *Daemon) reassemble(sender uint16, kind uint8, payload []byte) []byte {
 // sendFragments sends b as fragments of kind to node to (0: all).
 func (d *Daemon) sendFragments(kind uint8, to uint16, b []byte) {
 	d.fragID++
-	frags := fragment(d.fragID, b, frame.MaxPayload)
-	if frags == nil {
-		d.log.Error("message too large to send", "kind", kind, "to", to, "bytes", len(b))
+	frags, err := frame.Fragment(d.fragID, b, frame.MaxPayload)
+	if err != nil {
+		d.log.Error("message too large to send", "kind", frame.KindName(kind), "to", to, "bytes", len(b), "err", err)
 	}
 	for _, f := range frags {
 		d.sendFrame(kind, to, f)
@@ -583,11 +578,7 @@ func (d *Daemon) onTick() {
 // already runs: a node that has state answers to the asker alone. A
 // cluster in steady state sends no probes at all.
 func (d *Daemon) probe(to uint16) {
-	init := byte(0)
-	if d.store.init.Load() {
-		init = 1
-	}
-	d.sendFrame(kindProbe, to, []byte{init})
+	d.sendFrame(frame.KindProbe, to, frame.Probe{HasState: d.store.init.Load()}.Encode())
 }
 
 // process drains the core and the store after every event.
@@ -603,14 +594,14 @@ func (d *Daemon) process() {
 			}
 			if len(b) > frame.MaxPayload {
 				d.counters["sent_fragmented"]++
-				d.sendFragments(kindMembershipFrag, uint16(m.To), b)
+				d.sendFragments(frame.KindMembershipFrag, uint16(m.To), b)
 				continue
 			}
 			if m.Type == membership.MsgHeartbeat && m.To == 0 {
 				d.sendHeartbeat(b)
 				continue
 			}
-			d.sendFrame(kindMembership, uint16(m.To), b)
+			d.sendFrame(frame.KindMembership, uint16(m.To), b)
 		}
 		for _, ev := range rd.Events {
 			if ev.View != nil {
@@ -636,10 +627,10 @@ func (d *Daemon) storeEvent(ev storeEvent) {
 	if ev.lostTo != 0 {
 		d.log.Error(fmt.Sprintf("this node's replicated configuration state was lost (node %d, the leader, knows of entries it lacks); asking node %d to replicate it again", ev.lostTo, ev.lostTo),
 			"node", ev.lostTo, "reason", "replicated state lost")
-		d.sendFrame(kindStateLost, ev.lostTo, []byte{0})
+		d.sendFrame(frame.KindStateLost, ev.lostTo, frame.StateLost{}.Encode())
 	}
 	for _, o := range ev.outgoing {
-		d.sendFragments(kindConfig, o.To, o.Data)
+		d.sendFragments(frame.KindConfig, o.To, o.Data)
 	}
 	for _, r := range ev.applied {
 		if r.Err == nil {

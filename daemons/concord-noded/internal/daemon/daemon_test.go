@@ -3,7 +3,6 @@ package daemon
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"net"
 	"slices"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/concord-ha/concord/lib/api/config"
 	"github.com/concord-ha/concord/lib/api/nodebus"
+	"github.com/concord-ha/concord/lib/wire/frame"
 )
 
 // hub is an in-memory Ethernet segment per link index: a fake at the port
@@ -365,10 +365,8 @@ func TestNotMemberFromAnOlderConfigurationIsIgnored(t *testing.T) {
 		node  uint16
 		index uint64
 	}{{3, idx}, {3, idx - 1}, {2, idx + 100}} {
-		var p [10]byte
-		binary.BigEndian.PutUint16(p[:], tc.node)
-		binary.BigEndian.PutUint64(p[2:], tc.index)
-		n3.d.call(func() { n3.d.notMember(1, p[:]) })
+		p := frame.NotMember{Node: tc.node, ConfigIndex: tc.index}.Encode()
+		n3.d.call(func() { n3.d.notMember(1, p) })
 	}
 	n3.d.call(func() { n3.d.notMember(1, []byte{0, 3}) })
 	var deleted bool

@@ -1,11 +1,11 @@
 package daemon
 
 import (
-	"encoding/binary"
 	"fmt"
 	"time"
 
 	"github.com/concord-ha/concord/lib/store/confstore"
+	"github.com/concord-ha/concord/lib/wire/frame"
 )
 
 // A node deleted from the configuration is told by Raft only if the
@@ -25,10 +25,7 @@ func (d *Daemon) tellNotMember(node uint16, f rxFrame) {
 	if !again(d.told, node, d.tick, d.ticks(time.Second)) {
 		return
 	}
-	var p [10]byte
-	binary.BigEndian.PutUint16(p[0:], node)
-	binary.BigEndian.PutUint64(p[2:], d.cfgIndex)
-	fr := d.seal(kindNotMember, p[:])
+	fr := d.seal(frame.KindNotMember, frame.NotMember{Node: node, ConfigIndex: d.cfgIndex}.Encode())
 	if fr == nil || !d.writeFrame(int(f.link), fr, f.src) {
 		return
 	}
@@ -65,11 +62,12 @@ func (d *Daemon) replicaLost(node uint16) {
 // notMember handles a peer's word that this node is not in its
 // configuration (see tellNotMember).
 func (d *Daemon) notMember(from uint16, p []byte) {
-	if len(p) != 10 {
+	n, err := frame.DecodeNotMember(p)
+	if err != nil {
 		d.counters["dropped_malformed"]++
 		return
 	}
-	node, idx := binary.BigEndian.Uint16(p), binary.BigEndian.Uint64(p[2:])
+	node, idx := n.Node, n.ConfigIndex
 	if node != d.self.Number || d.deleted {
 		return
 	}
