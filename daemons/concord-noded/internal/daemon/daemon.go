@@ -92,7 +92,7 @@ type Daemon struct {
 
 	seqs     chan uint64 // newest view seq to persist
 	fragID   uint32
-	reasm    map[reasmKey]*frame.Reassembly
+	reasm    map[reasmKey]*reassembly
 	deleted  bool              // this node was deleted from the configuration: leave and stop
 	mending  map[uint16]uint64 // tick at which a replica recovery for a node began (see replicaLost)
 	cfgIndex uint64            // the store's applied index behind cfg; 0: not from the store yet
@@ -165,7 +165,7 @@ func New(opts Options) (*Daemon, error) {
 func NewWith(opts Options, fc *config.Cluster, key []byte, ports []Port) (*Daemon, error) {
 	d := &Daemon{opts: opts, log: opts.Logger, counters: map[string]uint64{}, events: nopEvents{},
 		reqs: make(chan func(), 64), stopped: make(chan struct{}), rx: make(chan rxFrame, 4096),
-		state: "starting", ports: ports, reasm: map[reasmKey]*frame.Reassembly{}, seqs: make(chan uint64, 1),
+		state: "starting", ports: ports, reasm: map[reasmKey]*reassembly{}, seqs: make(chan uint64, 1),
 		told: map[uint16]uint64{}, mending: map[uint16]uint64{}, jobs: jobTable{byID: map[uint32]*job{}},
 		leaderWait: defaultLeaderWait}
 	if d.log == nil {

@@ -66,12 +66,12 @@ func (d *Daemon) receive(f rxFrame) {
 	case frame.KindMembership:
 		d.stepCore(h.Sender, payload)
 	case frame.KindMembershipFrag:
-		if whole := d.reassemble(h.Sender, h.Kind, payload); whole != nil {
+		if whole := d.reassemble(h, payload); whole != nil {
 			d.stepCore(h.Sender, whole)
 		}
 	case frame.KindConfig:
 		d.store.PeerInitialized()
-		whole := d.reassemble(h.Sender, h.Kind, payload)
+		whole := d.reassemble(h, payload)
 		if whole == nil {
 			return
 		}
@@ -118,12 +118,20 @@ type reasmKey struct {
 	kind   uint8
 }
 
+// reassembly is a sender's message being reassembled, in one life of the
+// sender: message ids start again at every start, so fragments of a
+// previous life must not complete a message of this one.
+type reassembly struct {
+	incarnation uint64
+	frame.Reassembly
+}
+
 // reassemble adds a fragment and returns the whole message once complete.
-func (d *Daemon) reassemble(sender uint16, kind uint8, payload []byte) []byte {
-	k := reasmKey{sender, kind}
+func (d *Daemon) reassemble(h frame.Header, payload []byte) []byte {
+	k := reasmKey{h.Sender, h.Kind}
 	r := d.reasm[k]
-	if r == nil {
-		r = &frame.Reassembly{}
+	if r == nil || r.incarnation != h.Incarnation {
+		r = &reassembly{incarnation: h.Incarnation}
 		d.reasm[k] = r
 	}
 	whole, err := r.Add(payload)
