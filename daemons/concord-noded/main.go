@@ -17,6 +17,7 @@ import (
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 
+	"github.com/concord-ha/concord/daemons/concord-noded/internal/busapi"
 	"github.com/concord-ha/concord/daemons/concord-noded/internal/daemon"
 	"github.com/concord-ha/concord/lib/sys/jlog"
 	"github.com/concord-ha/concord/lib/sys/version"
@@ -60,7 +61,8 @@ func main() {
 	if *debug {
 		level = slog.LevelDebug
 	}
-	o.Logger, o.LogControl = jlog.NewControlled("concord-noded", os.Stderr, level)
+	var logControl *jlog.Control
+	o.Logger, logControl = jlog.NewControlled("concord-noded", os.Stderr, level)
 	o.Version = version.String()
 	onAbort(o.Logger)
 
@@ -78,6 +80,15 @@ func main() {
 		o.Logger.Error("cannot start: " + err.Error())
 		os.Exit(exitConfig)
 	}
+	// The bus name is taken before the loop runs, which tells systemd
+	// READY=1: a client that sees the unit started finds the API.
+	bus, err := busapi.Open(d, busapi.Options{Logger: o.Logger, LogControl: logControl})
+	if err != nil {
+		o.Logger.Error("cannot start: " + err.Error())
+		os.Exit(exitFailed)
+	}
+	defer bus.Close()
+	d.SetEvents(bus)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := d.Run(ctx); err != nil {

@@ -22,6 +22,8 @@ const (
 	ErrNoLeader       = "org.concordha.node1.NoLeader"
 	ErrTimeout        = "org.concordha.node1.Timeout"
 	ErrQueueFull      = "org.concordha.node1.QueueFull" // send again a little later
+	ErrStopping       = "org.concordha.node1.Stopping"  // the daemon is stopping
+	ErrFailed         = "org.concordha.node1.Failed"    // a job failed for a reason without a name of its own
 	ErrInvalidArgs    = "org.freedesktop.DBus.Error.InvalidArgs"
 	ErrAccessDenied   = "org.freedesktop.DBus.Error.AccessDenied"
 )

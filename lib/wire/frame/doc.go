@@ -1,8 +1,15 @@
-// Package frame seals and opens Concord's on-the-wire frame: a versioned
-// header, then the payload encrypted and authenticated with
-// XChaCha20-Poly1305, with per-sender replay protection.
+// Package frame is Concord's own wire protocol, in one place: the frame
+// that carries every message between nodes (sealed and opened here), the
+// frame kinds, the fragments of messages too large for one frame, and the
+// notices. The payloads of membership and config-store messages are the
+// encodings of their owners (lib/core/membership, lib/store/confstore);
+// this package carries them without looking inside.
 //
-// Layout (all integers big-endian, offsets in bytes):
+// # Frame
+//
+// A versioned header, then the payload encrypted and authenticated with
+// XChaCha20-Poly1305, with per-sender replay protection. All integers are
+// big-endian; offsets are in bytes.
 //
 //	 0                   1                   2                   3
 //	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
@@ -11,7 +18,7 @@
 //	+-------------------------------+---------------+---------------+
 //	|                          cluster id                           |  4
 //	+-------------------------------+---------------+---------------+
-//	|      sender node number       |  link index   |  flags = 0    |  8
+//	|      sender node number       |  link index   |     flags     |  8
 //	+-------------------------------+---------------+---------------+
 //	|                                                               | 12
 //	+                      sender incarnation                       +
@@ -26,6 +33,10 @@
 //	|                 Poly1305 tag (16 bytes)                   ... |
 //	+---------------------------------------------------------------+
 //
+// Flags: bit 0 is FlagAllLinks (the sender misses a peer on some link and
+// asks for heartbeats on every link); the other bits are 0, and a frame
+// with any of them set is rejected (ErrFlags). Flags are authenticated.
+//
 // The nonce is incarnation(8) || sequence(8) || sender(2) || zeros(6); it
 // never repeats because a daemon's incarnation strictly grows per start and
 // the sequence grows per frame. The associated data is the 28-byte header
@@ -33,4 +44,50 @@
 // link with only that byte patched (SetLink); the receiver learns the link
 // and drops the later copies as replays. The AEAD key is
 // HKDF-SHA256(cluster key, salt = cluster id, info = "concord frame v1").
+//
+// # Kinds
+//
+//	1 KindMembership      a membership message
+//	2 KindConfig          a fragment of a config-store (Raft) message
+//	3 KindProbe           a Probe
+//	4 KindMembershipFrag  a fragment of a membership message
+//	5 KindNotMember       a NotMember notice
+//	6 KindStateLost       a StateLost notice
+//
+// # Fragment (payload of KindConfig and KindMembershipFrag)
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+---------------------------------------------------------------+
+//	|                          message id                           |  0
+//	+---------------+---------------+-------------------------------+
+//	|     index     |     count     |  chunk (0..MaxPayload-6) ...  |  4
+//	+---------------+---------------+-------------------------------+
+//
+// count is 1..64, index 0..count-1. The message is the chunks in index
+// order.
+//
+// # Probe (payload of KindProbe)
+//
+//	+---------------+
+//	|   has state   |  0: 0 no replicated state here, 1 replicated state here
+//	+---------------+
+//
+// # NotMember (payload of KindNotMember)
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+-------------------------------+-------------------------------+
+//	|  node number (the receiver)   |                               |  0
+//	+-------------------------------+                               +
+//	|         index of the sender's configuration (8 bytes)         |  4
+//	+                               +-------------------------------+
+//	|                               |                                  8
+//	+-------------------------------+
+//
+// # StateLost (payload of KindStateLost)
+//
+//	+---------------+
+//	|  version = 0  |  0
+//	+---------------+
 package frame

@@ -30,18 +30,11 @@ const (
 	ethMinPayload = 46
 )
 
-// Frame kinds. Open does not check the kind; callers drop kinds they do not know.
-const (
-	KindMembership = 1
-	KindConfig     = 2
-	KindProbe      = 3
-)
-
 // Flags in the header. They are authenticated.
 const (
 	// FlagAllLinks asks the receivers to send their heartbeats on every
-	// link: the sender misses some peer on some link. See Concord's
-	// heartbeat alternation in lib/noded.
+	// link: the sender misses some peer on some link. See the heartbeat
+	// alternation in daemons/concord-noded/internal/daemon.
 	FlagAllLinks = 1 << 0
 
 	knownFlags = FlagAllLinks

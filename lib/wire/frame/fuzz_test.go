@@ -2,6 +2,7 @@ package frame
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 )
 
@@ -51,5 +52,105 @@ func FuzzOpen(f *testing.F) {
 		if !bytes.Equal(got, want) {
 			t.Fatalf("accepted a frame no Sealer made:\n got %x\nwant %x", fr, want)
 		}
+	})
+}
+
+// FuzzReassembly fragments msg into fragments of a size taken from the
+// input, delivers them in an order taken from the input with repeats,
+// after a stray payload, and checks that the message comes back whole,
+// once, exactly when its last missing fragment arrives.
+func FuzzReassembly(f *testing.F) {
+	f.Add([]byte("hello, concord"), uint16(10), []byte{2, 0, 0, 1}, []byte{})
+	f.Add([]byte{}, uint16(0), []byte{}, []byte{0, 0, 0, 1, 0, 2, 'a'})
+	f.Add(bytes.Repeat([]byte{0xaa}, 5000), uint16(MaxPayload), []byte{3, 1, 4, 1, 5}, []byte{0, 0, 0, 1, 1, 2})
+	f.Add(bytes.Repeat([]byte("x"), 70), uint16(1), []byte{9, 9, 9}, []byte("garbage"))
+	f.Fuzz(func(t *testing.T, msg []byte, size uint16, order, stray []byte) {
+		size = FragHeaderLen + 1 + size%(MaxPayload-FragHeaderLen)
+		var r Reassembly
+		id := uint32(1)
+		if h, chunk, err := ParseFragment(stray); err == nil {
+			id = h.ID + 1 // the stray payload belongs to another message
+			if w, _ := r.Add(stray); w != nil && (h.Count != 1 || !bytes.Equal(w, chunk)) {
+				t.Fatalf("stray fragment %x gave the message %x", stray, w)
+			}
+		} else if w, err := r.Add(stray); w != nil || err == nil {
+			t.Fatalf("a payload ParseFragment refuses gave %x, %v", w, err)
+		}
+		frags, err := Fragment(id, msg, int(size))
+		if errors.Is(err, ErrTooLarge) {
+			if chunk := int(size) - FragHeaderLen; len(msg) <= MaxFragments*chunk {
+				t.Fatalf("%d bytes in chunks of %d refused as too large", len(msg), chunk)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq := make([]int, 0, len(order)+len(frags))
+		for _, o := range order {
+			seq = append(seq, int(o)%len(frags))
+		}
+		for i := range frags {
+			seq = append(seq, i)
+		}
+		have := map[int]bool{}
+		for _, i := range seq {
+			if len(frags[i]) > int(size) {
+				t.Fatalf("fragment of %d bytes, size %d", len(frags[i]), size)
+			}
+			have[i] = true
+			w, err := r.Add(frags[i])
+			if err != nil {
+				t.Fatalf("fragment %d: %v", i, err)
+			}
+			if w == nil {
+				if len(have) == len(frags) {
+					t.Fatalf("every fragment given, no message")
+				}
+				continue
+			}
+			if len(have) != len(frags) {
+				t.Fatalf("a message with %d of %d fragments", len(have), len(frags))
+			}
+			if !bytes.Equal(w, msg) {
+				t.Fatalf("reassembled %x, fragmented %x", w, msg)
+			}
+			return
+		}
+		t.Fatal("the message never completed")
+	})
+}
+
+// FuzzPayloads decodes arbitrary bytes as each payload: an accepted one
+// encodes back to the same bytes, a refused one is ErrMalformed.
+func FuzzPayloads(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{1})
+	f.Add([]byte{0, 3, 0, 0, 0, 0, 0, 0, 0, 42})
+	f.Add([]byte{0, 0, 0, 1, 0, 2, 'a', 'b'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		check := func(what string, err error, back []byte) {
+			if err != nil {
+				if !errors.Is(err, ErrMalformed) {
+					t.Fatalf("%s: %v does not wrap ErrMalformed", what, err)
+				}
+				return
+			}
+			if !bytes.Equal(back, b) {
+				t.Fatalf("%s: %x decodes and encodes to %x", what, b, back)
+			}
+		}
+		p, err := DecodeProbe(b)
+		check("probe", err, p.Encode())
+		n, err := DecodeNotMember(b)
+		check("not member", err, n.Encode())
+		s, err := DecodeStateLost(b)
+		check("state lost", err, s.Encode())
+		h, chunk, err := ParseFragment(b)
+		var back []byte
+		if err == nil {
+			back = append([]byte{byte(h.ID >> 24), byte(h.ID >> 16), byte(h.ID >> 8), byte(h.ID), h.Index, h.Count}, chunk...)
+		}
+		check("fragment", err, back)
 	})
 }

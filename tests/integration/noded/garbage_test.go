@@ -44,8 +44,8 @@ func sendGarbage(bridge string, cluster uint32) error {
 	if err != nil {
 		return err
 	}
-	otherCluster, _, _ := other.Seal(nil, 1, []byte("hello"))
-	wrongKeyFrame, _, _ := ours.Seal(nil, 1, []byte("hello"))
+	otherCluster, _, _ := other.Seal(nil, frame.KindMembership, []byte("hello"))
+	wrongKeyFrame, _, _ := ours.Seal(nil, frame.KindMembership, []byte("hello"))
 	frames := [][]byte{
 		{0x43}, // truncated
 		[]byte("XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"), // bad magic
@@ -93,7 +93,7 @@ func sendAs(bridge string, key []byte, cluster uint32, sender uint16, n int) err
 	}
 	dst := &packet.Addr{HardwareAddr: link.MulticastGroup(cluster)}
 	for i := 0; i < n; i++ {
-		f, _, err := s.Seal(nil, 3, []byte{1})
+		f, _, err := s.Seal(nil, frame.KindProbe, frame.Probe{HasState: true}.Encode())
 		if err != nil {
 			return err
 		}

@@ -1,75 +1,146 @@
 package daemon
 
 import (
-	"reflect"
-	"sort"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
-	"github.com/godbus/dbus/v5"
-
+	"github.com/concord-ha/concord/daemons/concord-noded/internal/busapi"
+	"github.com/concord-ha/concord/lib/api/config"
 	"github.com/concord-ha/concord/lib/api/nodebus"
+	"github.com/concord-ha/concord/lib/api/nodebus/nodebustest"
 )
 
-// The interface XML is the API's source of truth: every method it lists
-// is a method of the exported Go object with the same D-Bus signature, and
-// every property it lists is exported with its type.
-func TestBusImplementsTheInterfaceXML(t *testing.T) {
-	ifs, err := nodebus.Interfaces()
+// tee hands the loop's events to two listeners.
+type tee struct{ a, b Events }
+
+func (t tee) StatusChanged(s nodebus.Status, c map[string]uint64) {
+	t.a.StatusChanged(s, c)
+	t.b.StatusChanged(s, c)
+}
+func (t tee) ViewChanged(v nodebus.ViewInfo, r string) { t.a.ViewChanged(v, r); t.b.ViewChanged(v, r) }
+func (t tee) QuorumChanged(q nodebus.QuorumInfo)       { t.a.QuorumChanged(q); t.b.QuorumChanged(q) }
+func (t tee) LinkChanged(n uint16, l uint8, up bool) {
+	t.a.LinkChanged(n, l, up)
+	t.b.LinkChanged(n, l, up)
+}
+func (t tee) ConfigChanged(i uint64, w string) { t.a.ConfigChanged(i, w); t.b.ConfigChanged(i, w) }
+func (t tee) GroupMessage(g string, f uint16, s uint64, p []byte) {
+	t.a.GroupMessage(g, f, s, p)
+	t.b.GroupMessage(g, f, s, p)
+}
+func (t tee) NodeMessage(f uint16, s uint64, p []byte) {
+	t.a.NodeMessage(f, s, p)
+	t.b.NodeMessage(f, s, p)
+}
+func (t tee) JobNew(j nodebus.Job)                  { t.a.JobNew(j); t.b.JobNew(j) }
+func (t tee) JobChanged(j nodebus.Job)              { t.a.JobChanged(j); t.b.JobChanged(j) }
+func (t tee) JobRemoved(j nodebus.Job, r, m string) { t.a.JobRemoved(j, r, m); t.b.JobRemoved(j, r, m) }
+
+// The status is whole before the loop runs: the D-Bus adapter exports it
+// then (Version and LocalNodeNumber were once 0 and "" for good).
+func TestStatusBeforeRun(t *testing.T) {
+	c := testConfig(t, 3)
+	h := &hub{ports: map[int][]*memPort{}, cut: map[string]bool{}, txCut: map[string]bool{}}
+	var ports []Port
+	for i, l := range c.Node(2).Links {
+		ports = append(ports, h.port(i, l.MAC))
+	}
+	d, err := NewWith(Options{NodeName: "n2", StateDir: t.TempDir(), Version: "v9"}, c, testKey, ports)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mgr := reflect.TypeOf(&manager{})
-	for _, m := range ifs[nodebus.ManagerIface].Methods {
-		gm, ok := mgr.MethodByName(m.Name)
-		if !ok {
-			t.Errorf("%s.%s is in the XML but not implemented", nodebus.ManagerIface, m.Name)
-			continue
-		}
-		var in, out string
-		for _, a := range m.Args {
-			if a.Direction == "out" {
-				out += a.Type
-			} else {
-				in += a.Type
-			}
-		}
-		var gin, gout string
-		for i := 1; i < gm.Type.NumIn(); i++ { // 0 is the receiver
-			if at := gm.Type.In(i); at != reflect.TypeOf(dbus.Sender("")) {
-				gin += dbus.SignatureOfType(at).String()
-			}
-		}
-		for i := 0; i < gm.Type.NumOut(); i++ {
-			if at := gm.Type.Out(i); at != reflect.TypeOf(&dbus.Error{}) {
-				gout += dbus.SignatureOfType(at).String()
-			}
-		}
-		if in != gin || out != gout {
-			t.Errorf("%s: XML (%s)→(%s), Go (%s)→(%s)", m.Name, in, out, gin, gout)
-		}
+	s := d.Status()
+	if s.Version != "v9" || s.LocalNode != 2 || s.LocalName != "n2" || s.State != "starting" || len(s.Nodes) != 3 || s.Cluster.Name != "memtest" {
+		t.Fatalf("status before Run: %+v", s)
 	}
-	check := func(iface string, props map[string]any) {
-		var want, got []string
-		for _, p := range ifs[iface].Properties {
-			want = append(want, p.Name+" "+p.Type)
+}
+
+// The real loop behind the real adapter on a private bus, seen through the
+// client: every property is the status JSON, and changes are jobs.
+func TestOverTheBus(t *testing.T) {
+	addr := nodebustest.Bus(t)
+	h := &hub{ports: map[int][]*memPort{}, cut: map[string]bool{}, txCut: map[string]bool{}}
+	c := testConfig(t, 3)
+	ns := []*testNode{startNodeWith(t, h, c, "n1", t.TempDir(), func(d *Daemon) {
+		b, err := busapi.Open(d, busapi.Options{Conn: nodebustest.Conn(t, addr)})
+		if err != nil {
+			t.Fatal(err)
 		}
-		for name, v := range props {
-			got = append(got, name+" "+dbus.SignatureOf(v).String())
+		t.Cleanup(b.Close)
+		d.SetEvents(tee{d.events, b})
+	})}
+	for _, name := range []string{"n2", "n3"} {
+		ns = append(ns, startNode(t, h, c, name, t.TempDir()))
+	}
+	agreeOn(t, ns, "[1 2 3]")
+	cl, err := nodebus.DialAddress(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	conn := nodebustest.Conn(t, addr)
+	// The status moves (link states, counters); the properties follow
+	// within a refresh.
+	eventually(t, "every property is the status", func() (bool, string) {
+		s, err := cl.Status()
+		if err != nil {
+			return false, err.Error()
 		}
-		sort.Strings(want)
-		sort.Strings(got)
-		if !reflect.DeepEqual(want, got) {
-			t.Errorf("%s properties: XML %v, exported %v", iface, want, got)
+		if s.Config.Leader == 0 || s.Heartbeats != "alternating" {
+			return false, fmt.Sprintf("not steady yet: leader %d, heartbeats %q", s.Config.Leader, s.Heartbeats)
 		}
+		bad := nodebustest.StatusMismatches(conn, s)
+		return len(bad) == 0, strings.Join(bad, "; ")
+	})
+	var num uint16
+	var ver string
+	obj := conn.Object(nodebus.BusName, nodebus.ManagerPath)
+	if err := obj.Call("org.freedesktop.DBus.Properties.Get", 0, nodebus.ManagerIface, "LocalNodeNumber").Store(&num); err != nil || num != 1 {
+		t.Errorf("LocalNodeNumber %d %v, want 1", num, err)
 	}
-	mp := map[string]any{}
-	for name, p := range managerProps(nodebus.Status{})[nodebus.ManagerIface] {
-		mp[name] = p.Value
+	if err := obj.Call("org.freedesktop.DBus.Properties.Get", 0, nodebus.ManagerIface, "Version").Store(&ver); err != nil || ver != "test" {
+		t.Errorf("Version %q %v, want test", ver, err)
 	}
-	check(nodebus.ManagerIface, mp)
-	np := map[string]any{}
-	for name, p := range nodeProps(nodebus.NodeInfo{})[nodebus.NodeIface] {
-		np[name] = p.Value
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	job, n4, err := cl.AddNode("n4", 0, 1, []string{"hb0 02:00:00:00:00:04"}, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	check(nodebus.NodeIface, np)
+	if n4 != 4 {
+		t.Errorf("the new node's number: %d, want 4", n4)
+	}
+	if end, err := cl.Wait(ctx, job); err != nil || end.Message != "add node 4 (n4)" {
+		t.Fatalf("AddNode job: %+v %v", end, err)
+	}
+	// Done means in force here: the next read sees it.
+	s, err := cl.Status()
+	if err != nil || len(s.Nodes) != 4 {
+		t.Fatalf("after the job, %d nodes (%v)", len(s.Nodes), err)
+	}
+	cf, err := cl.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc, err := config.Parse([]byte(cf)); err != nil || cc.NodeByName("n4") == nil {
+		t.Fatalf("GetConfig after the job: %v\n%s", err, cf)
+	}
+	// A bad change is refused at once, named.
+	_, _, err = cl.AddNode("n4", 0, 1, []string{"hb0 02:00:00:00:00:05"}, nil)
+	var e *nodebus.Error
+	if !errors.As(err, &e) || e.Name != nodebus.ErrInvalidArgs {
+		t.Fatalf("adding n4 twice: %#v, want %s", err, nodebus.ErrInvalidArgs)
+	}
+	job, err = cl.DeleteNode("n4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Wait(ctx, job); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -3,7 +3,6 @@ package daemon
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"net"
 	"slices"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/concord-ha/concord/lib/api/config"
 	"github.com/concord-ha/concord/lib/api/nodebus"
+	"github.com/concord-ha/concord/lib/wire/frame"
 )
 
 // hub is an in-memory Ethernet segment per link index: a fake at the port
@@ -97,6 +97,7 @@ func (p *memPort) Close() error { p.once.Do(func() { close(p.closed) }); return 
 
 type testNode struct {
 	d      *Daemon
+	rec    *recorder
 	cancel context.CancelFunc
 	done   chan error
 	exited chan struct{} // closed when Run has returned
@@ -121,6 +122,12 @@ var testKey = bytes.Repeat([]byte{7}, 32)
 
 func startNode(t *testing.T, h *hub, c *config.Cluster, name, dir string) *testNode {
 	t.Helper()
+	return startNodeWith(t, h, c, name, dir, nil)
+}
+
+// startNodeWith is startNode with a hook to set the daemon up before it runs.
+func startNodeWith(t *testing.T, h *hub, c *config.Cluster, name, dir string, setup func(*Daemon)) *testNode {
+	t.Helper()
 	self := c.NodeByName(name)
 	var ports []Port
 	var mps []*memPort
@@ -129,12 +136,17 @@ func startNode(t *testing.T, h *hub, c *config.Cluster, name, dir string) *testN
 		ports = append(ports, p)
 		mps = append(mps, p)
 	}
-	d, err := NewWith(Options{NodeName: name, StateDir: dir, NoBus: true, Version: "test"}, c, testKey, ports)
+	d, err := NewWith(Options{NodeName: name, StateDir: dir, Version: "test"}, c, testKey, ports)
 	if err != nil {
 		t.Fatal(err)
 	}
+	rec := &recorder{d: d, ended: map[uint32]jobEnd{}}
+	d.SetEvents(rec)
+	if setup != nil {
+		setup(d)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tn := &testNode{d: d, cancel: cancel, done: make(chan error, 1), exited: make(chan struct{}), ports: mps}
+	tn := &testNode{d: d, rec: rec, cancel: cancel, done: make(chan error, 1), exited: make(chan struct{}), ports: mps}
 	go func() { tn.done <- d.Run(ctx); close(tn.exited) }()
 	t.Cleanup(func() {
 		// Run returns only once nothing writes to dir any more, which
@@ -180,7 +192,7 @@ func agreeOn(t *testing.T, nodes []*testNode, want string) {
 	eventually(t, "view "+want, func() (bool, string) {
 		var seqs []uint64
 		for _, n := range nodes {
-			s := n.d.snapshot()
+			s := n.d.Status()
 			if members(s) != want {
 				return false, fmt.Sprintf("node %s has view %d %s", s.LocalName, s.View.Seq, members(s))
 			}
@@ -215,7 +227,7 @@ func TestThreeDaemonsFormOneViewAndSurviveACrash(t *testing.T) {
 	ns[2].crash()
 	agreeOn(t, ns[:2], "[1 2]")
 	for _, n := range ns[:2] {
-		if s := n.d.snapshot(); !s.Quorum.Quorate {
+		if s := n.d.Status(); !s.Quorum.Quorate {
 			t.Errorf("node %s not quorate after losing 1 of 3: %+v", s.LocalName, s.Quorum)
 		}
 	}
@@ -223,19 +235,19 @@ func TestThreeDaemonsFormOneViewAndSurviveACrash(t *testing.T) {
 
 func TestOneLinkCutChangesNoView(t *testing.T) {
 	h, c, ns := startCluster(t, 3)
-	seq := ns[0].d.snapshot().View.Seq
+	seq := ns[0].d.Status().View.Seq
 	h.setCut(1, c.Node(2).Links[1].MAC, true)
 	eventually(t, "node 1 sees node 2's hb1 down", func() (bool, string) {
-		s := ns[0].d.snapshot()
+		s := ns[0].d.Status()
 		st := s.Nodes[1].Links[1].State
 		return st == "down", "hb1 of node 2 is " + st
 	})
-	if s := ns[0].d.snapshot(); s.View.Seq != seq || members(s) != "[1 2 3]" {
+	if s := ns[0].d.Status(); s.View.Seq != seq || members(s) != "[1 2 3]" {
 		t.Fatalf("a single link cut changed the view: %d %s (was %d)", s.View.Seq, members(s), seq)
 	}
 	h.setCut(1, c.Node(2).Links[1].MAC, false)
 	eventually(t, "hb1 up again", func() (bool, string) {
-		st := ns[0].d.snapshot().Nodes[1].Links[1].State
+		st := ns[0].d.Status().Nodes[1].Links[1].State
 		return st == "up", "hb1 of node 2 is " + st
 	})
 }
@@ -254,9 +266,9 @@ func TestHeartbeatsAlternateAndOneWayLossIsAnswered(t *testing.T) {
 	h, c, ns := startCluster(t, 3)
 	n1 := ns[0]
 	time.Sleep(500 * time.Millisecond) // every link up everywhere
-	seq := n1.d.snapshot().View.Seq
+	seq := n1.d.Status().View.Seq
 	eventually(t, "status: alternating, with a configuration leader", func() (bool, string) {
-		st := n1.d.snapshot()
+		st := n1.d.Status()
 		return st.Heartbeats == "alternating" && st.Config.Leader != 0 && st.Config.Index > 0, fmt.Sprintf("%q %+v", st.Heartbeats, st.Config)
 	})
 
@@ -281,11 +293,11 @@ func TestHeartbeatsAlternateAndOneWayLossIsAnswered(t *testing.T) {
 	h.txCut[fmt.Sprintf("0/%s", c.Node(2).Links[0].MAC)] = true
 	h.mu.Unlock()
 	eventually(t, "node 1 sees node 2's hb0 down", func() (bool, string) {
-		st := n1.d.snapshot().Nodes[1].Links[0].State
+		st := n1.d.Status().Nodes[1].Links[0].State
 		return st == "down", "hb0 of node 2 is " + st
 	})
 	eventually(t, "the status says why", func() (bool, string) {
-		a, b := n1.d.snapshot().Heartbeats, n2.d.snapshot().Heartbeats
+		a, b := n1.d.Status().Heartbeats, n2.d.Status().Heartbeats
 		return a == "on every link (a node is missing on a link here)" && b == "on every link (a node misses this one on a link)",
 			fmt.Sprintf("node 1: %q, node 2: %q", a, b)
 	})
@@ -294,7 +306,7 @@ func TestHeartbeatsAlternateAndOneWayLossIsAnswered(t *testing.T) {
 	if got := n2.counter("heartbeats_all_links") - all2; got < 15 {
 		t.Errorf("node 2 sent %d heartbeats on every link in the second after its peers lost it on hb0, want about 33", got)
 	}
-	if st := n2.d.snapshot().Nodes[0].Links[0].State; st != "up" {
+	if st := n2.d.Status().Nodes[0].Links[0].State; st != "up" {
 		t.Errorf("node 2 sees node 1's hb0 %s; only node 2's sending side was cut", st)
 	}
 
@@ -308,7 +320,7 @@ func TestHeartbeatsAlternateAndOneWayLossIsAnswered(t *testing.T) {
 		return a == b, fmt.Sprintf("%d heartbeats on every link in 300 ms", b-a)
 	})
 	for _, n := range ns {
-		if s := n.d.snapshot(); s.View.Seq != seq || members(s) != "[1 2 3]" {
+		if s := n.d.Status(); s.View.Seq != seq || members(s) != "[1 2 3]" {
 			t.Errorf("node %s: view %d %s, want %d [1 2 3] unchanged", s.LocalName, s.View.Seq, members(s), seq)
 		}
 	}
@@ -322,11 +334,11 @@ func TestDeletedNodeIsTold(t *testing.T) {
 		h.setCut(l, c.Node(3).Links[l].MAC, true)
 	}
 	agreeOn(t, ns[:2], "[1 2]")
-	if err := ns[0].d.deleteNode("n3"); err != nil {
+	if err := ns[0].change(t, func(d *Daemon) (nodebus.Job, error) { return d.DeleteNode("n3") }); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "node 3 gone from node 2's configuration", func() (bool, string) {
-		n := len(ns[1].d.cfgSnapshot().Nodes)
+		n := len(ns[1].cfg().Nodes)
 		return n == 2, fmt.Sprintf("%d nodes", n)
 	})
 	select {
@@ -365,10 +377,8 @@ func TestNotMemberFromAnOlderConfigurationIsIgnored(t *testing.T) {
 		node  uint16
 		index uint64
 	}{{3, idx}, {3, idx - 1}, {2, idx + 100}} {
-		var p [10]byte
-		binary.BigEndian.PutUint16(p[:], tc.node)
-		binary.BigEndian.PutUint64(p[2:], tc.index)
-		n3.d.call(func() { n3.d.notMember(1, p[:]) })
+		p := frame.NotMember{Node: tc.node, ConfigIndex: tc.index}.Encode()
+		n3.d.call(func() { n3.d.notMember(1, p) })
 	}
 	n3.d.call(func() { n3.d.notMember(1, []byte{0, 3}) })
 	var deleted bool
@@ -398,7 +408,7 @@ func TestFewerLinksMeansEveryLink(t *testing.T) {
 	}
 	agreeOn(t, ns, "[1 2 3]")
 	eventually(t, "status says why", func() (bool, string) {
-		m := ns[0].d.snapshot().Heartbeats
+		m := ns[0].d.Status().Heartbeats
 		return m == "on every link (a node has fewer links than this one)", m
 	})
 	one := ns[0].counter("heartbeats_one_link")
@@ -406,7 +416,7 @@ func TestFewerLinksMeansEveryLink(t *testing.T) {
 	if got := ns[0].counter("heartbeats_one_link") - one; got != 0 {
 		t.Errorf("node 1 sent %d heartbeats on one link although node 3 has only hb0", got)
 	}
-	if m := ns[2].d.snapshot().Heartbeats; m != "on one link" {
+	if m := ns[2].d.Status().Heartbeats; m != "on one link" {
 		t.Errorf("node 3's heartbeats: %q", m)
 	}
 }
@@ -440,12 +450,12 @@ func TestAddAndDeleteNodeReplicates(t *testing.T) {
 	_, _, ns := startCluster(t, 3)
 	var err error
 	eventually(t, "node added", func() (bool, string) {
-		_, err = ns[1].d.addNode("n4", 0, 2, []string{"hb0 02:00:00:00:00:04", "hb1 02:00:00:00:01:04"}, map[string]string{"rack": "r9"})
+		err = ns[1].addNode(t, "n4", 0, 2, []string{"hb0 02:00:00:00:00:04", "hb1 02:00:00:00:01:04"}, map[string]string{"rack": "r9"})
 		return err == nil, fmt.Sprint(err)
 	})
 	for _, n := range ns {
 		eventually(t, "node 4 everywhere", func() (bool, string) {
-			s := n.d.snapshot()
+			s := n.d.Status()
 			for _, x := range s.Nodes {
 				if x.Number == 4 && x.Votes == 2 && x.Attrs["rack"] == "r9" {
 					return true, ""
@@ -454,22 +464,22 @@ func TestAddAndDeleteNodeReplicates(t *testing.T) {
 			return false, fmt.Sprintf("%s has %d nodes", s.LocalName, len(s.Nodes))
 		})
 	}
-	if _, err := ns[0].d.addNode("n4", 0, 1, []string{"hb0 02:00:00:00:00:05"}, nil); err == nil {
+	if err := ns[0].addNode(t, "n4", 0, 1, []string{"hb0 02:00:00:00:00:05"}, nil); err == nil {
 		t.Fatal("adding a second node named n4 succeeded")
 	}
-	if _, err := ns[0].d.addNode("n5", 0, 1, []string{"hb0 zz"}, nil); err == nil || !strings.Contains(err.Error(), "MAC") {
+	if err := ns[0].addNode(t, "n5", 0, 1, []string{"hb0 zz"}, nil); err == nil || !strings.Contains(err.Error(), "MAC") {
 		t.Fatalf("a bad MAC must be refused naming it: %v", err)
 	}
-	if err := ns[2].d.deleteNode("n4"); err != nil {
+	if err := ns[2].change(t, func(d *Daemon) (nodebus.Job, error) { return d.DeleteNode("n4") }); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range ns {
 		eventually(t, "node 4 gone everywhere", func() (bool, string) {
-			s := n.d.snapshot()
+			s := n.d.Status()
 			return len(s.Nodes) == 3, fmt.Sprintf("%s has %d nodes", s.LocalName, len(s.Nodes))
 		})
 	}
-	if err := ns[0].d.deleteNode("n4"); err == nil {
+	if err := ns[0].change(t, func(d *Daemon) (nodebus.Job, error) { return d.DeleteNode("n4") }); err == nil {
 		t.Fatal("deleting a missing node succeeded")
 	}
 }
@@ -481,7 +491,7 @@ func TestLargeInstallIsFragmented(t *testing.T) {
 	for _, n := range ns {
 		for g := 0; g < 20; g++ {
 			name := fmt.Sprintf("%s-%03d", strings.Repeat("g", 200), g)
-			if err := n.d.groupOp(func() error { return n.d.core.JoinGroup(name) }); err != nil {
+			if err := n.d.JoinGroup(name); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -508,7 +518,7 @@ func TestOneToOneAndOneToAll(t *testing.T) {
 	var mu sync.Mutex
 	for i, n := range ns {
 		i := i
-		n.d.onDeliver = func(group string, unicast bool, payload []byte) {
+		n.rec.onDeliver(func(group string, unicast bool, payload []byte) {
 			mu.Lock()
 			defer mu.Unlock()
 			kind := "all"
@@ -516,18 +526,18 @@ func TestOneToOneAndOneToAll(t *testing.T) {
 				kind = "one"
 			}
 			got[i] = append(got[i], kind+":"+string(payload))
-		}
+		})
 	}
 	for k := 0; k < 5; k++ {
 		p := []byte(fmt.Sprint(k))
-		if err := ns[0].d.groupOp(func() error { return ns[0].d.core.Send(2, p) }); err != nil {
+		if err := ns[0].d.SendNode(2, p); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := ns[1].d.groupOp(func() error { return ns[1].d.core.Broadcast("", []byte("hello")) }); err != nil {
+	if _, err := ns[1].d.SendGroup("", [][]byte{[]byte("hello")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := ns[0].d.groupOp(func() error { return ns[0].d.core.Send(9, []byte("x")) }); err == nil {
+	if err := ns[0].d.SendNode(9, []byte("x")); err == nil {
 		t.Fatal("a message to a node outside the view was accepted")
 	}
 	eventually(t, "deliveries", func() (bool, string) {
@@ -565,11 +575,11 @@ func TestQueueFullIsNamed(t *testing.T) {
 		}
 		return nil
 	})
-	if e := toDBusError(err); e == nil || e.Name != nodebus.ErrQueueFull {
+	if e := errorName(err); e != nodebus.ErrQueueFull {
 		t.Fatalf("flooding the send queue: %v, want %s", err, nodebus.ErrQueueFull)
 	}
-	if e := toDBusError(d.groupOp(func() error { return d.core.Broadcast("", make([]byte, 5000)) })); e == nil || e.Name != nodebus.ErrInvalidArgs {
-		t.Fatalf("an oversized payload: %v, want %s", e, nodebus.ErrInvalidArgs)
+	if _, err := d.SendGroup("", [][]byte{make([]byte, 5000)}); errorName(err) != nodebus.ErrInvalidArgs {
+		t.Fatalf("an oversized payload: %v, want %s", err, nodebus.ErrInvalidArgs)
 	}
 }
 
@@ -578,14 +588,14 @@ func TestQueueFullIsNamed(t *testing.T) {
 // takes its replica out of Raft and back in.
 func TestLostStateIsReplicatedAgain(t *testing.T) {
 	h, c, ns := startCluster(t, 3)
-	if err := ns[0].d.setOption("before", "loss"); err != nil {
+	if err := ns[0].change(t, func(d *Daemon) (nodebus.Job, error) { return d.SetOption("before", "loss") }); err != nil {
 		t.Fatal(err)
 	}
 	// The node to wipe is a follower: a new leader would start everyone's
 	// replication over anyway, and then nothing would be tested.
-	var leader uint32
+	var leader uint16
 	eventually(t, "a configuration leader", func() (bool, string) {
-		leader = ns[0].d.store.leader.Load()
+		leader = ns[0].d.store.Leader()
 		return leader != 0, "none"
 	})
 	victim := 2
@@ -593,7 +603,7 @@ func TestLostStateIsReplicatedAgain(t *testing.T) {
 		victim = 1
 	}
 	eventually(t, "the victim has the option", func() (bool, string) {
-		return ns[victim].d.cfgSnapshot().Options["before"] == "loss", "not yet"
+		return ns[victim].cfg().Options["before"] == "loss", "not yet"
 	})
 	ns[victim].crash()
 	var rest []*testNode
@@ -603,10 +613,10 @@ func TestLostStateIsReplicatedAgain(t *testing.T) {
 		}
 	}
 	agreeOn(t, rest, fmt.Sprintf("%v", map[int]string{1: "[1 3]", 2: "[1 2]"}[victim]))
-	if err := rest[0].d.setOption("during", "loss"); err != nil {
+	if err := rest[0].change(t, func(d *Daemon) (nodebus.Job, error) { return d.SetOption("during", "loss") }); err != nil {
 		t.Fatal(err)
 	}
-	if l := rest[0].d.store.leader.Load(); l != leader {
+	if l := rest[0].d.store.Leader(); l != leader {
 		// A new leader starts every follower's replication over, which
 		// recovers the node without the path under test; the outcome
 		// is still checked.
@@ -616,14 +626,14 @@ func TestLostStateIsReplicatedAgain(t *testing.T) {
 	n3 := startNode(t, h, c, name, t.TempDir()) // a new, empty state directory
 	agreeOn(t, []*testNode{rest[0], rest[1], n3}, "[1 2 3]")
 	eventually(t, "node 3 has the configuration again", func() (bool, string) {
-		o := n3.d.cfgSnapshot().Options
+		o := n3.cfg().Options
 		return o["before"] == "loss" && o["during"] == "loss", fmt.Sprintf("options %v", o)
 	})
 	// And it takes part again: a change made now reaches it.
-	if err := rest[1].d.setOption("after", "loss"); err != nil {
+	if err := rest[1].change(t, func(d *Daemon) (nodebus.Job, error) { return d.SetOption("after", "loss") }); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "node 3 follows new changes", func() (bool, string) {
-		return n3.d.cfgSnapshot().Options["after"] == "loss", "not yet"
+		return n3.cfg().Options["after"] == "loss", "not yet"
 	})
 }

@@ -1,6 +1,10 @@
 package daemon
 
-import "time"
+import (
+	"time"
+
+	"github.com/concord-ha/concord/lib/wire/frame"
+)
 
 // Heartbeat alternation. Most frames are heartbeats, and a copy on every
 // link makes a node's idle cost grow with its links. So while every link
@@ -17,12 +21,12 @@ import "time"
 func (d *Daemon) sendHeartbeat(payload []byte) {
 	if !d.alternate() {
 		d.counters["heartbeats_all_links"]++
-		d.sendFrame(kindMembership, 0, payload)
+		d.sendFrame(frame.KindMembership, 0, payload)
 		return
 	}
 	d.counters["heartbeats_one_link"]++
 	d.hbLink = (d.hbLink + 1) % len(d.ports)
-	d.sendFrameOn(kindMembership, 0, payload, d.hbLink)
+	d.sendFrameOn(frame.KindMembership, 0, payload, d.hbLink)
 }
 
 // alternate reports whether heartbeats may go on one link at a time: there

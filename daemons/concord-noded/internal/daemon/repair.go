@@ -1,11 +1,12 @@
 package daemon
 
 import (
-	"encoding/binary"
 	"fmt"
 	"time"
 
+	"github.com/concord-ha/concord/lib/api/nodebus"
 	"github.com/concord-ha/concord/lib/store/confstore"
+	"github.com/concord-ha/concord/lib/wire/frame"
 )
 
 // A node deleted from the configuration is told by Raft only if the
@@ -25,10 +26,7 @@ func (d *Daemon) tellNotMember(node uint16, f rxFrame) {
 	if !again(d.told, node, d.tick, d.ticks(time.Second)) {
 		return
 	}
-	var p [10]byte
-	binary.BigEndian.PutUint16(p[0:], node)
-	binary.BigEndian.PutUint64(p[2:], d.cfgIndex)
-	fr := d.seal(kindNotMember, p[:])
+	fr := d.seal(frame.KindNotMember, frame.NotMember{Node: node, ConfigIndex: d.cfgIndex}.Encode())
 	if fr == nil || !d.writeFrame(int(f.link), fr, f.src) {
 		return
 	}
@@ -43,42 +41,42 @@ func (d *Daemon) tellNotMember(node uint16, f rxFrame) {
 // the peer's replica is taken out of Raft and back in, and the leader
 // then sends it everything. The node list does not change, so the
 // membership does not either. At most one recovery per node runs, and
-// not more often than every 10 s.
+// not more often than every 10 s. It is a job of the daemon's own.
 func (d *Daemon) replicaLost(node uint16) {
 	if !again(d.mending, node, d.tick, d.ticks(10*time.Second)) {
 		return
 	}
 	d.log.Warn(fmt.Sprintf("node %d lost its replicated configuration state; replicating it to node %d again", node, node),
 		"node", node, "reason", "replicated state lost")
-	go func() {
-		err := d.propose(confstore.Op{Kind: confstore.ReplicaOut, Number: node})
-		if err == nil {
-			err = d.propose(confstore.Op{Kind: confstore.ReplicaIn, Number: node})
-		}
+	j := d.startJob("replica", fmt.Sprint(node),
+		confstore.Op{Kind: confstore.ReplicaOut, Number: node}, confstore.Op{Kind: confstore.ReplicaIn, Number: node})
+	j.internal = true
+	j.onEnd = func(err *nodebus.Error) {
 		if err != nil {
 			d.log.Error(fmt.Sprintf("replicating the configuration to node %d again failed; the leader retries within seconds", node),
 				"node", node, "err", err)
 		}
-	}()
+	}
+	d.announce(j)
 }
 
 // notMember handles a peer's word that this node is not in its
 // configuration (see tellNotMember).
 func (d *Daemon) notMember(from uint16, p []byte) {
-	if len(p) != 10 {
+	n, err := frame.DecodeNotMember(p)
+	if err != nil {
 		d.counters["dropped_malformed"]++
 		return
 	}
-	node, idx := binary.BigEndian.Uint16(p), binary.BigEndian.Uint64(p[2:])
-	if node != d.self.Number || d.deleted {
+	if n.Node != d.self.Number || d.deleted {
 		return
 	}
-	if d.cfgIndex == 0 || idx <= d.cfgIndex {
+	if d.cfgIndex == 0 || n.ConfigIndex <= d.cfgIndex {
 		d.log.Debug("a peer says this node is not in its configuration, which is not newer than ours",
-			"node", from, "config_index", idx, "ours", d.cfgIndex)
+			"node", from, "config_index", n.ConfigIndex, "ours", d.cfgIndex)
 		return
 	}
-	d.log.Warn(fmt.Sprintf("node %d says this node was deleted from the cluster configuration (its index %d, ours %d); stopping", from, idx, d.cfgIndex),
-		"node", from, "reason", "deleted from the configuration", "config_index", idx)
+	d.log.Warn(fmt.Sprintf("node %d says this node was deleted from the cluster configuration (its index %d, ours %d); stopping", from, n.ConfigIndex, d.cfgIndex),
+		"node", from, "reason", "deleted from the configuration", "config_index", n.ConfigIndex)
 	d.deleted = true
 }

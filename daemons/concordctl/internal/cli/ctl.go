@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -17,15 +18,17 @@ import (
 )
 
 // API is what the commands need from concord-noded; the D-Bus client
-// implements it, tests use a stub.
+// (nodebus.Client) implements it, tests use a stub. A change returns its
+// job at once; Wait says how it ended.
 type API interface {
 	Status() (nodebus.Status, error)
 	Config() (string, error)
-	AddNode(name string, number uint16, votes uint32, links []string, attrs map[string]string) (uint16, error)
-	DeleteNode(name string) error
-	EditNode(name string, changes map[string]any) error
-	SetOption(key, value string) error
-	SetQuorum(key, value string) error
+	AddNode(name string, number uint16, votes uint32, links []string, attrs map[string]string) (dbus.ObjectPath, uint16, error)
+	DeleteNode(name string) (dbus.ObjectPath, error)
+	EditNode(name string, changes map[string]any) (dbus.ObjectPath, error)
+	SetOption(key, value string) (dbus.ObjectPath, error)
+	SetQuorum(key, value string) (dbus.ObjectPath, error)
+	Wait(ctx context.Context, job dbus.ObjectPath) (nodebus.JobEnded, error)
 }
 
 // Env is where a command runs.
@@ -33,9 +36,11 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	Dial           func() (API, error)
 	Version        string
+
+	noBlock bool // --no-block
 }
 
-const usage = `Usage: concordctl [--json] COMMAND
+const usage = `Usage: concordctl [--json] [--no-block] COMMAND
 
 Commands:
   status                          cluster view, nodes, links and quorum
@@ -64,7 +69,9 @@ Commands:
   version
 
 Options:
-  --json    machine-readable output (stable; fields are only ever added)
+  --json      machine-readable output (stable; fields are only ever added)
+  --no-block  for a change (node add/delete/edit, config set, quorum set): print the
+              job's object path and return without waiting for the change
 `
 
 // usageError is a mistake in the command line: exit code 2.
@@ -78,7 +85,7 @@ func Main(args []string, env Env) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(env.Stderr, "concordctl: %v\n", err)
+	fmt.Fprintf(env.Stderr, "concordctl: %v\n", explain(err))
 	var ue usageError
 	if errors.As(err, &ue) {
 		fmt.Fprint(env.Stderr, "Run 'concordctl help' for usage.\n")
@@ -91,11 +98,14 @@ func run(args []string, env Env) error {
 	jsonOut := false
 	var rest []string
 	for _, a := range args {
-		if a == "--json" || a == "-j" {
+		switch a {
+		case "--json", "-j":
 			jsonOut = true
-			continue
+		case "--no-block":
+			env.noBlock = true
+		default:
+			rest = append(rest, a)
 		}
-		rest = append(rest, a)
 	}
 	if len(rest) == 0 {
 		return usageError{"no command given"}
@@ -132,26 +142,12 @@ func run(args []string, env Env) error {
 		if len(rest) != 4 || rest[1] != "set" {
 			return usageError{"usage: concordctl quorum set KEY VALUE"}
 		}
-		api, err := env.Dial()
-		if err != nil {
-			return err
-		}
-		if err := api.SetQuorum(rest[2], rest[3]); err != nil {
-			return err
-		}
-		fmt.Fprintf(env.Stdout, "set quorum %s = %s\n", rest[2], rest[3])
-		return nil
+		return env.change(func(api API) (dbus.ObjectPath, error) { return api.SetQuorum(rest[2], rest[3]) },
+			func() { fmt.Fprintf(env.Stdout, "set quorum %s = %s\n", rest[2], rest[3]) })
 	case "config":
 		if len(rest) == 4 && rest[1] == "set" {
-			api, err := env.Dial()
-			if err != nil {
-				return err
-			}
-			if err := api.SetOption(rest[2], rest[3]); err != nil {
-				return err
-			}
-			fmt.Fprintf(env.Stdout, "set option %s\n", rest[2])
-			return nil
+			return env.change(func(api API) (dbus.ObjectPath, error) { return api.SetOption(rest[2], rest[3]) },
+				func() { fmt.Fprintf(env.Stdout, "set option %s\n", rest[2]) })
 		}
 		if len(rest) != 2 || rest[1] != "show" {
 			return usageError{"usage: concordctl config show | config set KEY VALUE"}
@@ -313,29 +309,17 @@ func nodeCmd(args []string, jsonOut bool, env Env) error {
 		if err != nil {
 			return err
 		}
-		api, err := env.Dial()
-		if err != nil {
-			return err
-		}
-		num, err := api.AddNode(name, uint16(*number), uint32(*votes), links, am)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(env.Stdout, "added node %s as number %d\n", name, num)
-		return nil
+		var num uint16
+		return env.change(func(api API) (job dbus.ObjectPath, err error) {
+			job, num, err = api.AddNode(name, uint16(*number), uint32(*votes), links, am)
+			return job, err
+		}, func() { fmt.Fprintf(env.Stdout, "added node %s as number %d\n", name, num) })
 	case "delete":
 		if len(args) != 1 {
 			return usageError{"usage: concordctl node delete NAME"}
 		}
-		api, err := env.Dial()
-		if err != nil {
-			return err
-		}
-		if err := api.DeleteNode(args[0]); err != nil {
-			return err
-		}
-		fmt.Fprintf(env.Stdout, "deleted node %s\n", args[0])
-		return nil
+		return env.change(func(api API) (dbus.ObjectPath, error) { return api.DeleteNode(args[0]) },
+			func() { fmt.Fprintf(env.Stdout, "deleted node %s\n", args[0]) })
 	case "edit":
 		name, err := flagArgs(fs, args)
 		if err != nil {
@@ -365,15 +349,8 @@ func nodeCmd(args []string, jsonOut bool, env Env) error {
 		if len(changes) == 0 {
 			return usageError{"node edit: nothing to change (use --votes, --link, --attr or --rename)"}
 		}
-		api, err := env.Dial()
-		if err != nil {
-			return err
-		}
-		if err := api.EditNode(name, changes); err != nil {
-			return err
-		}
-		fmt.Fprintf(env.Stdout, "edited node %s\n", name)
-		return nil
+		return env.change(func(api API) (dbus.ObjectPath, error) { return api.EditNode(name, changes) },
+			func() { fmt.Fprintf(env.Stdout, "edited node %s\n", name) })
 	}
 	return usageError{fmt.Sprintf("node: unknown verb %q", verb)}
 }
@@ -438,84 +415,11 @@ func printNode(w io.Writer, n nodebus.NodeInfo) {
 	}
 }
 
-// busAPI is the D-Bus client.
-type busAPI struct {
-	conn *dbus.Conn
-	obj  dbus.BusObject
-}
-
 // DialBus connects to concord-noded on the system bus.
 func DialBus() (API, error) {
-	// The sequential handler keeps signals in order; the default one may
-	// reorder them under load, and group deliveries must not be.
-	conn, err := dbus.ConnectSystemBus(dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()))
+	c, err := nodebus.Dial()
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach the system bus: %w", err)
+		return nil, err
 	}
-	return &busAPI{conn: conn, obj: conn.Object(nodebus.BusName, nodebus.ManagerPath)}, nil
-}
-
-func (b *busAPI) callErr(err error) error {
-	var de dbus.Error
-	if errors.As(err, &de) {
-		msg := de.Name
-		if len(de.Body) > 0 {
-			msg = fmt.Sprint(de.Body[0])
-		}
-		if de.Name == "org.freedesktop.DBus.Error.ServiceUnknown" || de.Name == "org.freedesktop.DBus.Error.NameHasNoOwner" {
-			return fmt.Errorf("concord-noded is not running (%s); start it with: systemctl start concord-noded", de.Name)
-		}
-		return fmt.Errorf("%s (%s)", msg, de.Name)
-	}
-	return err
-}
-
-func (b *busAPI) Status() (nodebus.Status, error) {
-	var s nodebus.Status
-	var js string
-	if err := b.obj.Call(nodebus.ManagerIface+".GetStatusJSON", 0).Store(&js); err != nil {
-		return s, b.callErr(err)
-	}
-	if err := json.Unmarshal([]byte(js), &s); err != nil {
-		return s, fmt.Errorf("concord-noded sent a status that does not parse: %w", err)
-	}
-	return s, nil
-}
-
-func (b *busAPI) Config() (string, error) {
-	var s string
-	if err := b.obj.Call(nodebus.ManagerIface+".GetConfig", 0).Store(&s); err != nil {
-		return "", b.callErr(err)
-	}
-	return s, nil
-}
-
-func (b *busAPI) AddNode(name string, number uint16, votes uint32, links []string, attrs map[string]string) (uint16, error) {
-	var p dbus.ObjectPath
-	if err := b.obj.Call(nodebus.ManagerIface+".AddNode", 0, name, number, votes, links, attrs).Store(&p); err != nil {
-		return 0, b.callErr(err)
-	}
-	var num uint16
-	fmt.Sscanf(string(p[strings.LastIndex(string(p), "/")+1:]), "%d", &num)
-	return num, nil
-}
-
-func (b *busAPI) DeleteNode(name string) error {
-	return b.callErr(b.obj.Call(nodebus.ManagerIface+".DeleteNode", 0, name).Err)
-}
-
-func (b *busAPI) SetOption(key, value string) error {
-	return b.callErr(b.obj.Call(nodebus.ManagerIface+".SetOption", 0, key, value).Err)
-}
-
-func (b *busAPI) SetQuorum(key, value string) error {
-	return b.callErr(b.obj.Call(nodebus.ManagerIface+".SetQuorum", 0, key, value).Err)
-}
-
-func (b *busAPI) EditNode(name string, changes map[string]any) error {
-	vs := make(map[string]dbus.Variant, len(changes))
-	for k, v := range changes {
-		vs[k] = dbus.MakeVariant(v)
-	}
-	return b.callErr(b.obj.Call(nodebus.ManagerIface+".EditNode", 0, name, vs).Err)
+	return c, nil
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,52 +12,77 @@ import (
 	"testing"
 	"time"
 
+	"github.com/godbus/dbus/v5"
+
 	"github.com/concord-ha/concord/lib/api/nodebus"
 )
 
 var rewrite = flag.Bool("rewrite", false, "rewrite the expected output files in testdata/")
 
 // stub is a fake concord-noded for the CLI tests; the real one is proven on
-// the nspawn cluster.
+// the nspawn cluster, and the client with the daemon's D-Bus adapter in
+// daemons/concord-noded/internal/busapi.
 type stub struct {
 	status  nodebus.Status
 	added   []string
 	deleted []string
 	edits   map[string]map[string]any
-	err     error
+	err     error // returned by every call
+	jobErr  error // returned by Wait
+	jobs    int   // jobs started
+	waited  []dbus.ObjectPath
+}
+
+func (s *stub) job() (dbus.ObjectPath, error) {
+	if s.err != nil {
+		return "", s.err
+	}
+	s.jobs++
+	return nodebus.JobPath(uint32(s.jobs)), nil
 }
 
 func (s *stub) Status() (nodebus.Status, error) { return s.status, s.err }
 func (s *stub) Config() (string, error)         { return "[cluster]\nname = test\n", s.err }
-func (s *stub) AddNode(name string, number uint16, votes uint32, links []string, attrs map[string]string) (uint16, error) {
+func (s *stub) AddNode(name string, number uint16, votes uint32, links []string, attrs map[string]string) (dbus.ObjectPath, uint16, error) {
 	if s.err != nil {
-		return 0, s.err
+		return "", 0, s.err
 	}
 	s.added = append(s.added, name+" "+strings.Join(links, ","))
 	if number == 0 {
 		number = 4
 	}
-	return number, nil
+	j, err := s.job()
+	return j, number, err
 }
-func (s *stub) DeleteNode(name string) error { s.deleted = append(s.deleted, name); return s.err }
-func (s *stub) SetOption(key, value string) error {
+func (s *stub) DeleteNode(name string) (dbus.ObjectPath, error) {
+	s.deleted = append(s.deleted, name)
+	return s.job()
+}
+func (s *stub) SetOption(key, value string) (dbus.ObjectPath, error) {
 	if key == "bad key" {
-		return errors.New("option key \"bad key\": want letters, digits, _ . -")
+		return "", errors.New("option key \"bad key\": want letters, digits, _ . -")
 	}
-	return s.err
+	return s.job()
 }
-func (s *stub) SetQuorum(key, value string) error {
+func (s *stub) SetQuorum(key, value string) (dbus.ObjectPath, error) {
 	if key == "two_node" && value == "yes" {
-		return errors.New("config: [quorum]: two_node: needs exactly 2 nodes, found 3")
+		return "", errors.New("config: [quorum]: two_node: needs exactly 2 nodes, found 3")
 	}
-	return s.err
+	return s.job()
 }
-func (s *stub) EditNode(name string, changes map[string]any) error {
+func (s *stub) EditNode(name string, changes map[string]any) (dbus.ObjectPath, error) {
 	if s.edits == nil {
 		s.edits = map[string]map[string]any{}
 	}
 	s.edits[name] = changes
-	return s.err
+	return s.job()
+}
+func (s *stub) Wait(ctx context.Context, job dbus.ObjectPath) (nodebus.JobEnded, error) {
+	s.waited = append(s.waited, job)
+	if s.jobErr != nil {
+		return nodebus.JobEnded{Path: job, Result: nodebus.ResultFailed}, s.jobErr
+	}
+	return nodebus.JobEnded{Path: job, Result: nodebus.ResultDone}, nil
 }
 
 func threeNodes() nodebus.Status {

@@ -9,10 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/godbus/dbus/v5"
-
-	"github.com/concord-ha/concord/lib/api/nodebus"
 )
 
 // Groups is the part of the API for named process groups.
@@ -150,44 +146,6 @@ func groupCmd(args []string, env Env) error {
 		return nil
 	}
 	return usageError{fmt.Sprintf("group: unknown verb %q", verb)}
-}
-
-// isQueueFull tells the daemon's QueueFull error (callErr keeps its name).
-func isQueueFull(err error) bool {
-	return err != nil && strings.Contains(err.Error(), nodebus.ErrQueueFull)
-}
-
-func (b *busAPI) JoinGroup(name string) error {
-	return b.callErr(b.obj.Call(nodebus.ManagerIface+".JoinGroup", 0, name).Err)
-}
-
-func (b *busAPI) LeaveGroup(name string) error {
-	return b.callErr(b.obj.Call(nodebus.ManagerIface+".LeaveGroup", 0, name).Err)
-}
-
-func (b *busAPI) SendGroup(name string, payload []byte) error {
-	return b.callErr(b.obj.Call(nodebus.ManagerIface+".SendGroup", 0, name, payload).Err)
-}
-
-func (b *busAPI) SendGroupMany(name string, payloads [][]byte) (int, error) {
-	var n uint32
-	if err := b.obj.Call(nodebus.ManagerIface+".SendGroupMany", 0, name, payloads).Store(&n); err != nil {
-		return 0, b.callErr(err)
-	}
-	return int(n), nil
-}
-
-func (b *busAPI) WatchGroup(ctx context.Context, group string, fn func(uint16, uint64, []byte) bool) error {
-	return b.watch(ctx, "GroupMessage", func(s *dbus.Signal) bool {
-		var g string
-		var sender uint16
-		var seq uint64
-		var payload []byte
-		if err := dbus.Store(s.Body, &g, &sender, &seq, &payload); err != nil || g != group {
-			return true
-		}
-		return fn(sender, seq, payload)
-	})
 }
 
 // latency summarises stamped deliveries for --stats.

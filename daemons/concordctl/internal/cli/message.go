@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/godbus/dbus/v5"
-
 	"github.com/concord-ha/concord/lib/api/nodebus"
 )
 
@@ -105,47 +103,6 @@ func resolveNode(s nodebus.Status, arg string) (uint16, error) {
 		}
 	}
 	return 0, fmt.Errorf("no node named or numbered %q", arg)
-}
-
-func (b *busAPI) SendNode(node uint16, payload []byte) error {
-	return b.callErr(b.obj.Call(nodebus.ManagerIface+".SendNode", 0, node, payload).Err)
-}
-
-func (b *busAPI) WatchNode(ctx context.Context, fn func(uint16, uint64, []byte) bool) error {
-	return b.watch(ctx, "NodeMessage", func(s *dbus.Signal) bool {
-		var sender uint16
-		var seq uint64
-		var payload []byte
-		if err := dbus.Store(s.Body, &sender, &seq, &payload); err != nil {
-			return true
-		}
-		return fn(sender, seq, payload)
-	})
-}
-
-// watch subscribes to a Manager signal and calls fn for each until it
-// returns false or ctx ends.
-func (b *busAPI) watch(ctx context.Context, member string, fn func(*dbus.Signal) bool) error {
-	if err := b.conn.AddMatchSignal(dbus.WithMatchObjectPath(nodebus.ManagerPath),
-		dbus.WithMatchInterface(nodebus.ManagerIface), dbus.WithMatchMember(member)); err != nil {
-		return b.callErr(err)
-	}
-	ch := make(chan *dbus.Signal, 4096)
-	b.conn.Signal(ch)
-	defer b.conn.RemoveSignal(ch)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case s := <-ch:
-			if s.Name != nodebus.ManagerIface+"."+member {
-				continue
-			}
-			if !fn(s) {
-				return nil
-			}
-		}
-	}
 }
 
 // watchContext is the context of a watch command: it ends after timeout,

@@ -1,0 +1,96 @@
+package daemon
+
+import (
+	"net"
+
+	"github.com/concord-ha/concord/lib/api/config"
+	"github.com/concord-ha/concord/lib/wire/frame"
+)
+
+// sendFrame seals payload once and sends a copy on every link: to the
+// multicast group when to is 0, else to that node's address on the link.
+func (d *Daemon) sendFrame(kind uint8, to uint16, payload []byte) {
+	d.sendFrameOn(kind, to, payload, -1)
+}
+
+// sendFrameOn sends payload on link only, or on every link if only is -1.
+func (d *Daemon) sendFrameOn(kind uint8, to uint16, payload []byte, only int) {
+	f := d.seal(kind, payload)
+	if f == nil {
+		return
+	}
+	var dst *config.Node
+	if to != 0 {
+		if dst = d.cfg.Node(to); dst == nil {
+			return
+		}
+	}
+	for i := range d.ports {
+		if only >= 0 && i != only {
+			continue
+		}
+		addr := d.group
+		if dst != nil {
+			if i >= len(dst.Links) {
+				continue
+			}
+			addr = dst.Links[i].MAC
+		}
+		d.writeFrame(i, f, addr)
+	}
+}
+
+// seal makes a frame of kind, with FlagAllLinks while this node misses a
+// peer on some link; nil if payload cannot be sealed.
+func (d *Daemon) seal(kind uint8, payload []byte) []byte {
+	var flags uint8
+	if d.degraded {
+		flags = frame.FlagAllLinks
+	}
+	f, _, err := d.sealer.SealFlags(nil, kind, flags, payload)
+	if err != nil {
+		d.log.Error("cannot seal frame", "kind", frame.KindName(kind), "len", len(payload), "err", err)
+		return nil
+	}
+	return f
+}
+
+// writeFrame sends sealed frame f on link i to addr and counts the outcome.
+func (d *Daemon) writeFrame(i int, f []byte, addr net.HardwareAddr) bool {
+	frame.SetLink(f, uint8(i))
+	if err := d.ports[i].WriteTo(f, addr); err != nil {
+		d.counters["send_errors"]++
+		return false
+	}
+	d.counters["sent"]++
+	return true
+}
+
+// sendFragments sends b as fragments of kind to node to (0: all).
+func (d *Daemon) sendFragments(kind uint8, to uint16, b []byte) {
+	d.fragID++
+	frags, err := frame.Fragment(d.fragID, b, frame.MaxPayload)
+	if err != nil {
+		d.log.Error("message too large to send", "kind", frame.KindName(kind), "to", to, "bytes", len(b), "err", err)
+	}
+	for _, f := range frags {
+		d.sendFrame(kind, to, f)
+	}
+}
+
+// probe asks, from a node without replicated state, whether a cluster
+// already runs: a node that has state answers to the asker alone. A
+// cluster in steady state sends no probes at all.
+func (d *Daemon) probe(to uint16) {
+	d.sendFrame(frame.KindProbe, to, frame.Probe{HasState: d.store.Initialized()}.Encode())
+}
+
+// again reports whether something done for node at most once every
+// `every` ticks may be done now, and if so records that it is.
+func again(last map[uint16]uint64, node uint16, now, every uint64) bool {
+	if t, ok := last[node]; ok && now-t < every {
+		return false
+	}
+	last[node] = now
+	return true
+}
