@@ -2,13 +2,15 @@ package confstore
 
 import "fmt"
 
-// raftLogger adapts Logger to raft's logger interface.
+// raftLogger adapts Logger to raft's logger interface. Raft's info lines
+// (elections, pre-votes, term changes) are its internals: they go to
+// debug, and the daemon logs leader changes in its own words.
 type raftLogger struct{ l Logger }
 
 func (r raftLogger) Debug(v ...any)                   { r.l.Debugf("raft: %s", fmt.Sprint(v...)) }
 func (r raftLogger) Debugf(format string, v ...any)   { r.l.Debugf("raft: "+format, v...) }
-func (r raftLogger) Info(v ...any)                    { r.l.Infof("raft: %s", fmt.Sprint(v...)) }
-func (r raftLogger) Infof(format string, v ...any)    { r.l.Infof("raft: "+format, v...) }
+func (r raftLogger) Info(v ...any)                    { r.l.Debugf("raft: %s", fmt.Sprint(v...)) }
+func (r raftLogger) Infof(format string, v ...any)    { r.l.Debugf("raft: "+format, v...) }
 func (r raftLogger) Warning(v ...any)                 { r.l.Warnf("raft: %s", fmt.Sprint(v...)) }
 func (r raftLogger) Warningf(format string, v ...any) { r.l.Warnf("raft: "+format, v...) }
 func (r raftLogger) Error(v ...any)                   { r.l.Warnf("raft: error: %s", fmt.Sprint(v...)) }

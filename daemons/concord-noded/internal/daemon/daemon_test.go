@@ -128,6 +128,13 @@ func startNode(t *testing.T, h *hub, c *config.Cluster, name, dir string) *testN
 // startNodeWith is startNode with a hook to set the daemon up before it runs.
 func startNodeWith(t *testing.T, h *hub, c *config.Cluster, name, dir string, setup func(*Daemon)) *testNode {
 	t.Helper()
+	return startNodeOpts(t, h, c, Options{NodeName: name, StateDir: dir, Version: "test"}, setup)
+}
+
+// startNodeOpts is startNodeWith with the daemon's options (a logger, say).
+func startNodeOpts(t *testing.T, h *hub, c *config.Cluster, opts Options, setup func(*Daemon)) *testNode {
+	t.Helper()
+	name := opts.NodeName
 	self := c.NodeByName(name)
 	var ports []Port
 	var mps []*memPort
@@ -136,7 +143,7 @@ func startNodeWith(t *testing.T, h *hub, c *config.Cluster, name, dir string, se
 		ports = append(ports, p)
 		mps = append(mps, p)
 	}
-	d, err := NewWith(Options{NodeName: name, StateDir: dir, Version: "test"}, c, testKey, ports)
+	d, err := NewWith(opts, c, testKey, ports)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ package storerun
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"sync/atomic"
@@ -270,7 +271,16 @@ func (r *Runner) drain() {
 			os.Exit(1)
 		}
 		st := r.st.Status()
-		r.leader.Store(uint32(st.Leader))
+		if old := r.leader.Swap(uint32(st.Leader)); old != uint32(st.Leader) {
+			// Raft's own election chatter is at debug level; this is the
+			// one line an admin needs.
+			if st.Leader != 0 {
+				r.log.Info(fmt.Sprintf("configuration leader is node %d (term %d)", st.Leader, st.Term),
+					"leader", st.Leader, "term", st.Term)
+			} else {
+				r.log.Info("no configuration leader: electing one (changes wait meanwhile)", "previous", old)
+			}
+		}
 		ev := Event{Outgoing: rd.Outgoing, Applied: rd.Applied, Index: st.Applied}
 		if rd.Changed {
 			if c := r.st.Cluster(); len(c.Nodes) > 0 {
