@@ -401,6 +401,74 @@ func TestRebootNeedsOff(t *testing.T) {
 	}
 }
 
+// TestValidateAll: validate-all exits 1 naming what is missing or wrong,
+// as fencing.py does, checks what the actions check, and never opens the
+// device.
+func TestValidateAll(t *testing.T) {
+	newAgent := func() (*Agent, *int) {
+		opened := 0
+		a := testAgent(&fakeDevice{state: StateOn}, false)
+		a.Params = append(a.Params, Param{Name: "must", Required: true, Desc: "needed"})
+		a.Open = func(ctx context.Context, o *Options) (Device, error) {
+			opened++
+			return &fakeDevice{state: StateOn}, nil
+		}
+		a.Check = func(o *Options) error {
+			if o.Get("ip") == "" {
+				return fmt.Errorf("%w: no ip", ErrBadArgs)
+			}
+			if !o.HasPassword() {
+				return ErrPasswordMissing
+			}
+			return nil
+		}
+		return a, &opened
+	}
+	tests := []struct {
+		name, in string
+		code     int
+		msg      string
+	}{
+		{"all given", "must=1\nip=h\npassword=pw\n", 0, ""},
+		{"password_script is a password", "must=1\nip=h\npassword_script=exit 3\n", 0, ""},
+		{"required missing", "ip=h\npassword=pw\n", 1, "required parameter must"},
+		{"required empty", "must=\nip=h\npassword=pw\n", 1, "required parameter must"},
+		{"bad value", "must=1\nip=h\npassword=pw\nipport=x\n", 1, "ipport"},
+		{"check: no ip", "must=1\npassword=pw\n", 1, "no ip"},
+		{"check: no password", "must=1\nip=h\n", 1, "password"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, opened := newAgent()
+			code, out, errs := run(t, a, nil, "action=validate-all\n"+tt.in)
+			if code != tt.code || out != "" {
+				t.Errorf("exit %d stdout %q stderr %q, want exit %d", code, out, errs, tt.code)
+			}
+			if tt.code != 0 && (!strings.Contains(errs, tt.msg) || !strings.Contains(errs, "validate-all failed")) {
+				t.Errorf("stderr %q lacks %q", errs, tt.msg)
+			}
+			if *opened != 0 {
+				t.Error("validate-all opened the device")
+			}
+			// The actions refuse what validate-all refuses, before Open.
+			code, _, errs = run(t, a, nil, "action=status\n"+tt.in)
+			if (code == 0) != (tt.code == 0) || !strings.Contains(errs, tt.msg) {
+				t.Errorf("status: exit %d stderr %q", code, errs)
+			}
+			if tt.code != 0 && *opened != 0 {
+				t.Error("status opened the device with a bad configuration")
+			}
+		})
+	}
+	a, _ := newAgent()
+	if code, _, _ := run(t, a, nil, "action=status\nmust=1\nip=h\n"); code != ExitPasswordMissing {
+		t.Errorf("status without password: exit %d, want %d", code, ExitPasswordMissing)
+	}
+	if code, _, errs := run(t, a, nil, "action=metadata\n"); code != 0 {
+		t.Errorf("metadata ran the check: exit %d stderr %q", code, errs)
+	}
+}
+
 func TestFabric(t *testing.T) {
 	d := &fakeDevice{state: StateOn}
 	a := testAgent(d, false)
