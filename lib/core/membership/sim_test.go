@@ -65,6 +65,7 @@ type sim struct {
 
 	views     map[ViewID][]NodeID
 	vsync     map[[2]ViewID]vsRecord
+	firstIn   map[uint64]viewDelivery // message number -> where it was first delivered
 	nextMsg   uint64
 	sent      map[uint64]sentMsg
 	nextUni   uint64
@@ -77,6 +78,11 @@ type vsRecord struct {
 	msgs []uint64
 }
 
+type viewDelivery struct {
+	by   nodeKey
+	view ViewID
+}
+
 type sentMsg struct {
 	from  nodeKey
 	group string
@@ -84,7 +90,7 @@ type sentMsg struct {
 
 func newSim(t testing.TB, seed int64, n int) *sim {
 	s := &sim{t: t, rng: rand.New(rand.NewSource(seed)), nodes: map[NodeID]*simNode{}, side: map[NodeID]int{},
-		views: map[ViewID][]NodeID{}, vsync: map[[2]ViewID]vsRecord{}, sent: map[uint64]sentMsg{},
+		views: map[ViewID][]NodeID{}, vsync: map[[2]ViewID]vsRecord{}, firstIn: map[uint64]viewDelivery{}, sent: map[uint64]sentMsg{},
 		histories: map[nodeKey]*simNode{}, maxDel: 3, encode: true, checkOn: true}
 	for i := 1; i <= n; i++ {
 		s.ids = append(s.ids, NodeID(i))
@@ -248,6 +254,14 @@ func (s *sim) event(sn *simNode, ev Event) {
 		s.failf("node %d delivered message %d twice", sn.id, num)
 	}
 	sn.seen[num] = true
+	// Every node that delivers a message delivers it in the same view: a
+	// message ordered in two views (a survivor delivered it in the old view
+	// while its sender resent it in a new one) breaks the total order.
+	if f, ok := s.firstIn[num]; ok && f.view != sn.view {
+		s.failf("message %d delivered in view %s by node %v but in view %s by node %v", num, sn.view, k, f.view, f.by)
+	} else if !ok {
+		s.firstIn[num] = viewDelivery{by: k, view: sn.view}
+	}
 	if sm, ok := s.sent[num]; ok && (sm.from.id != d.From || sm.group != d.Group) {
 		s.failf("node %d delivered message %d as from %d group %q, sent by %v to %q", sn.id, num, d.From, d.Group, sm.from, sm.group)
 	}
