@@ -430,6 +430,11 @@ func TestThawedNodeLeavesDeadViewFirst(t *testing.T) {
 							frozen, id, p.hbView, old.ID, n.Status().View.Members)
 					}
 				}
+				if n.following {
+					// A Propose came before any heartbeat: the node is in
+					// a round, frozen, and this test no longer sees the step.
+					t.Fatalf("node %d followed round %s before hearing a heartbeat; change the scenario", frozen, n.follow)
+				}
 			}
 			settle(t, s, s.ids, 200)
 			vs := newViews(s, frozen, old.ID)

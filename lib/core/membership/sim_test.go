@@ -57,11 +57,17 @@ type sim struct {
 	dup     float64
 	delay   float64 // share of messages delayed by 1..maxDelay ticks
 	maxDel  int
-	side    map[NodeID]int // partition: nodes talk only within the same side
-	cfg     func(id NodeID) Config
-	record  bool
-	encode  bool
-	checkOn bool
+	side    map[NodeID]int     // partition: nodes talk only within the same side
+	blocked map[[2]NodeID]bool // directed links (from, to) that lose everything
+	// scripted: nodes tick in id order and messages due at the same tick
+	// arrive in the order they were sent, so a script's output is stable.
+	scripted bool
+	sendNo   int64
+	trace    *strings.Builder // if set, receives one line per event
+	cfg      func(id NodeID) Config
+	record   bool
+	encode   bool
+	checkOn  bool
 
 	views     map[ViewID][]NodeID
 	vsync     map[[2]ViewID]vsRecord
@@ -90,7 +96,7 @@ type sentMsg struct {
 
 func newSim(t testing.TB, seed int64, n int) *sim {
 	s := &sim{t: t, rng: rand.New(rand.NewSource(seed)), nodes: map[NodeID]*simNode{}, side: map[NodeID]int{},
-		views: map[ViewID][]NodeID{}, vsync: map[[2]ViewID]vsRecord{}, firstIn: map[uint64]viewDelivery{}, sent: map[uint64]sentMsg{},
+		blocked: map[[2]NodeID]bool{}, views: map[ViewID][]NodeID{}, vsync: map[[2]ViewID]vsRecord{}, firstIn: map[uint64]viewDelivery{}, sent: map[uint64]sentMsg{},
 		histories: map[nodeKey]*simNode{}, maxDel: 3, encode: true, checkOn: true}
 	for i := 1; i <= n; i++ {
 		s.ids = append(s.ids, NodeID(i))
@@ -190,7 +196,12 @@ func (s *sim) collect(sn *simNode) {
 				if s.rng.Float64() < s.delay {
 					at += uint64(1 + s.rng.Intn(s.maxDel))
 				}
-				s.flight = append(s.flight, simMsg{at: at, key: s.rng.Int63(), to: to, b: b, m: m})
+				key := s.rng.Int63()
+				if s.scripted {
+					s.sendNo++
+					key = s.sendNo
+				}
+				s.flight = append(s.flight, simMsg{at: at, key: key, to: to, b: b, m: m})
 			}
 		}
 	}
@@ -201,6 +212,9 @@ func (s *sim) collect(sn *simNode) {
 func (s *sim) event(sn *simNode, ev Event) {
 	if s.record {
 		sn.events = append(sn.events, ev)
+	}
+	if s.trace != nil {
+		s.traceEvent(sn, ev)
 	}
 	k := nodeKey{sn.id, sn.inc}
 	if v := ev.View; v != nil {
@@ -334,7 +348,9 @@ func (s *sim) step() {
 		}
 	}
 	order := slices.Clone(s.ids)
-	s.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	if !s.scripted {
+		s.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	}
 	for _, id := range order {
 		sn := s.nodes[id]
 		if sn.crashed || sn.frozen {
@@ -358,7 +374,7 @@ func (s *sim) deliver(f simMsg) {
 	} else {
 		m = *f.m
 	}
-	if s.side[m.From] != s.side[f.to] {
+	if s.side[m.From] != s.side[f.to] || s.blocked[[2]NodeID{m.From, f.to}] {
 		return
 	}
 	if m.To != 0 && m.To != f.to {
