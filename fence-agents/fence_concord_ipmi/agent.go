@@ -40,11 +40,24 @@ func agent() *fenceproto.Agent {
 					"(Chassis Control soft shutdown, ACPI) and the agent waits up to power_timeout for the chassis to go off. " +
 					"A hung node may never shut down softly: use soft for planned work, not as the fencing method"},
 		},
-		Open: open,
+		Open:  open,
+		Check: check,
 	}
 }
 
-func config(o *fenceproto.Options) (ipmi.Config, error) {
+// check is config without reading password_script or passwd_file.
+func check(o *fenceproto.Options) error {
+	_, err := settings(o, false)
+	return err
+}
+
+func config(o *fenceproto.Options) (ipmi.Config, error) { return settings(o, true) }
+
+// settings builds the session's configuration; read says whether a
+// password from password_script or passwd_file is fetched (and checked).
+// Like fence_ipmilan, no user name or password is needed: a BMC may allow
+// anonymous logins.
+func settings(o *fenceproto.Options, read bool) (ipmi.Config, error) {
 	cfg := ipmi.Config{Host: o.Get("ip"), Username: o.Get("username"), Interface: ipmi.LAN}
 	if o.Bool("port_as_ip") {
 		cfg.Host = o.Get("plug")
@@ -76,7 +89,7 @@ func config(o *fenceproto.Options) (ipmi.Config, error) {
 	}
 	cfg.Privilege = p
 	cfg.StepBudget = o.Duration("ipmi_timeout")
-	if o.Has("password") || o.Get("password_script") != "" || o.Get("passwd_file") != "" {
+	if o.Has("password") || read && o.HasPassword() {
 		pw, err := o.Password()
 		if err != nil {
 			return cfg, err

@@ -29,8 +29,21 @@ func agent() *fenceproto.Agent {
 			{Name: "start_command", Desc: "Shell command that starts the container for on (must detach); {plug} and $PLUG are the machine name"},
 			{Name: "dbus_address", Desc: "D-Bus address of the system bus (default: the standard system bus)"},
 		},
-		Open: open,
+		Open:  open,
+		Check: check,
 	}
+}
+
+// check: the machine name, for every action on one machine.
+func check(o *fenceproto.Options) error {
+	name := o.Get("plug")
+	switch a := o.Get("action"); {
+	case name == "" && a != "list" && a != "list-status" && a != "monitor":
+		return fmt.Errorf("nspawn: plug (the machine name) is required: %w", fenceproto.ErrBadArgs)
+	case strings.ContainsAny(name, "/\x00"):
+		return fmt.Errorf("nspawn: bad machine name %q: %w", name, fenceproto.ErrBadArgs)
+	}
+	return nil
 }
 
 func main() { fenceproto.Main(agent()) }
@@ -52,13 +65,6 @@ type device struct {
 
 func open(ctx context.Context, o *fenceproto.Options) (fenceproto.Device, error) {
 	d := &device{name: o.Get("plug"), start: o.Get("start_command"), log: o.Logf}
-	action := o.Get("action")
-	if d.name == "" && action != "list" && action != "list-status" && action != "monitor" {
-		return nil, fmt.Errorf("nspawn: plug (the machine name) is required: %w", fenceproto.ErrBadArgs)
-	}
-	if strings.ContainsAny(d.name, "/\x00") {
-		return nil, fmt.Errorf("nspawn: bad machine name %q: %w", d.name, fenceproto.ErrBadArgs)
-	}
 	mode := o.Get("backend")
 	if mode == "auto" || mode == "machined" {
 		m, err := dialMachined(ctx, o.Get("dbus_address"))

@@ -26,8 +26,40 @@ func agent() *fenceproto.Agent {
 			{Name: "devices", Short: "d", Required: true, Desc: "SBD block devices, comma-separated (at most 3)"},
 			{Name: "power_timeout", Type: fenceproto.TypeSecond, Default: "30", Desc: "Test X seconds for status change after ON/OFF; must exceed msgwait"},
 		},
-		Open: open,
+		Open:  open,
+		Check: check,
 	}
+}
+
+// paths lists the devices parameter's paths.
+func paths(o *fenceproto.Options) []string {
+	var ps []string
+	for _, p := range strings.Split(o.Get("devices"), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// check: one to three devices, and the node's name for every action that
+// acts on one node (validate-all included: Pacemaker validates with a
+// stand-in node name, as fencing.py requires one).
+func check(o *fenceproto.Options) error {
+	switch n := len(paths(o)); {
+	case n == 0:
+		return fmt.Errorf("%w: no SBD devices given (devices)", fenceproto.ErrBadArgs)
+	case n > 3:
+		return fmt.Errorf("%w: %d SBD devices, at most 3", fenceproto.ErrBadArgs, n)
+	}
+	switch o.Get("action") {
+	case "list", "list-status", "monitor":
+	default:
+		if o.Get("plug") == "" {
+			return fmt.Errorf("%w: plug (node name) is required", fenceproto.ErrBadArgs)
+		}
+	}
+	return nil
 }
 
 type device struct {
@@ -39,11 +71,7 @@ type device struct {
 
 func open(_ context.Context, o *fenceproto.Options) (fenceproto.Device, error) {
 	d := &device{o: o, plug: o.Get("plug")}
-	for _, p := range strings.Split(o.Get("devices"), ",") {
-		p = strings.TrimSpace(p)
-		if p == "" {
-			continue
-		}
+	for _, p := range paths(o) {
 		disk, err := sbd.OpenDisk(p)
 		if err != nil {
 			d.Close()
@@ -51,12 +79,8 @@ func open(_ context.Context, o *fenceproto.Options) (fenceproto.Device, error) {
 		}
 		d.disks = append(d.disks, disk)
 	}
-	switch {
-	case len(d.disks) == 0:
+	if len(d.disks) == 0 {
 		return nil, fmt.Errorf("%w: no SBD devices given", fenceproto.ErrBadArgs)
-	case len(d.disks) > 3:
-		d.Close()
-		return nil, fmt.Errorf("%w: %d SBD devices, at most 3", fenceproto.ErrBadArgs, len(d.disks))
 	}
 	h, err := os.Hostname()
 	if err != nil {

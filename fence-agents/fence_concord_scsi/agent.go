@@ -45,8 +45,70 @@ func agent() *fenceproto.Agent {
 			{Name: "initiator_name", Desc: "iSCSI initiator name for iscsi:// devices. Default: " + iqnPrefix + "<local node>"},
 			{Name: "aptpl", Short: "a", Type: fenceproto.TypeBoolean, Desc: "Use the APTPL flag for registrations"},
 		},
-		Open: open,
+		Open:  open,
+		Check: check,
 	}
+}
+
+// actsOnNode: list and monitor concern the devices only; Pacemaker runs
+// monitor without naming a node.
+func actsOnNode(o *fenceproto.Options) bool {
+	switch o.Get("action") {
+	case "list", "list-status", "monitor":
+		return false
+	}
+	return true
+}
+
+// specs lists the devices parameter's entries.
+func specs(o *fenceproto.Options) []string {
+	var ss []string
+	for _, s := range strings.Split(o.Get("devices"), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			ss = append(ss, s)
+		}
+	}
+	return ss
+}
+
+// check: the device list's syntax and, for actions on a node, its key.
+func check(o *fenceproto.Options) error {
+	ss := specs(o)
+	if len(ss) == 0 {
+		return fmt.Errorf("%w: no devices given", fenceproto.ErrBadArgs)
+	}
+	for _, spec := range ss {
+		if err := checkSpec(spec); err != nil {
+			return err
+		}
+	}
+	if actsOnNode(o) {
+		if _, err := nodeKey(o, target(o), "key"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkSpec(spec string) error {
+	if strings.HasPrefix(spec, "iscsi://") {
+		if _, err := iscsi.ParseURL(spec); err != nil {
+			return fmt.Errorf("%w: %v", fenceproto.ErrBadArgs, err)
+		}
+		return nil
+	}
+	if !strings.HasPrefix(spec, "/") {
+		return fmt.Errorf("%w: device %q: want a /dev path or an iscsi:// URL", fenceproto.ErrBadArgs, spec)
+	}
+	return nil
+}
+
+// target is the node acted on.
+func target(o *fenceproto.Options) string {
+	if n := o.Get("nodename"); n != "" {
+		return n
+	}
+	return o.Get("plug")
 }
 
 type device struct {
@@ -58,25 +120,20 @@ type device struct {
 }
 
 func open(ctx context.Context, o *fenceproto.Options) (fenceproto.Device, error) {
-	target := o.Get("nodename")
-	if target == "" {
-		target = o.Get("plug")
+	d := &device{o: o, target: target(o)}
+	if actsOnNode(o) {
+		key, err := nodeKey(o, d.target, "key")
+		if err != nil {
+			return nil, err
+		}
+		d.key = key
 	}
-	key, err := nodeKey(o, target, "key")
-	if err != nil {
-		return nil, err
-	}
-	d := &device{o: o, target: target, key: key}
 	d.fencer = &scsipr.Fencer{APTPL: o.Bool("aptpl"), Logf: o.Logf, Warnf: warnf(o)}
 	local, err := localNode(o)
 	if err != nil {
 		return nil, err
 	}
-	for _, spec := range strings.Split(o.Get("devices"), ",") {
-		spec = strings.TrimSpace(spec)
-		if spec == "" {
-			continue
-		}
+	for _, spec := range specs(o) {
 		if err := d.add(ctx, spec, local); err != nil {
 			d.Close()
 			return nil, err
@@ -103,10 +160,13 @@ func warnf(o *fenceproto.Options) func(string, ...any) {
 }
 
 func (d *device) add(ctx context.Context, spec, local string) error {
+	if err := checkSpec(spec); err != nil {
+		return err
+	}
 	if strings.HasPrefix(spec, "iscsi://") {
 		u, err := iscsi.ParseURL(spec)
 		if err != nil {
-			return fmt.Errorf("%w: %v", fenceproto.ErrBadArgs, err)
+			return err
 		}
 		iqn := d.o.Get("initiator_name")
 		if iqn == "" {
@@ -119,9 +179,6 @@ func (d *device) add(ctx context.Context, spec, local string) error {
 		d.closers = append(d.closers, func() error { return s.Logout(context.Background()) })
 		d.fencer.Devices = append(d.fencer.Devices, &scsipr.Device{Name: spec, T: s, Logf: d.o.Logf})
 		return nil
-	}
-	if !strings.HasPrefix(spec, "/") {
-		return fmt.Errorf("%w: device %q: want a /dev path or an iscsi:// URL", fenceproto.ErrBadArgs, spec)
 	}
 	if _, err := os.Stat(spec); err != nil {
 		return fmt.Errorf("device %q does not exist: %w", spec, err)

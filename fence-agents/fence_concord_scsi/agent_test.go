@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"strings"
 	"testing"
 
@@ -60,6 +61,23 @@ func TestBadArgs(t *testing.T) {
 		code, _, errOut := run(t, tt.stdin)
 		if code != fenceproto.ExitBadArgs || !strings.Contains(errOut, tt.want) {
 			t.Errorf("%q: exit %d, %q; want %q", tt.stdin, code, errOut, tt.want)
+		}
+	}
+}
+
+// TestMonitorWithoutNode: Pacemaker runs monitor (and list) naming no
+// node, so they must reach the devices without a key.
+func TestMonitorWithoutNode(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nobody listens: the device refuses the connection
+	for _, action := range []string{"monitor", "list"} {
+		code, _, errOut := run(t, "action="+action+"\ndevices=iscsi://"+addr+"/iqn.2026-01.test:t/0\n")
+		if code == 0 || !strings.Contains(errOut, "connection refused") {
+			t.Errorf("%s: exit %d stderr %q; want the device's connection error", action, code, errOut)
 		}
 	}
 }

@@ -75,6 +75,12 @@ type Agent struct {
 	Unfence                              bool     // on action has on_target="1" automatic="1"
 	NoPowerCheck                         bool     // status cannot be read back after acting
 	Open                                 func(ctx context.Context, o *Options) (Device, error)
+	// Check, if set, checks the options an agent needs beyond Required
+	// ones (conditional or alternative parameters, value syntax) without
+	// contacting the device or running anything. validate-all runs it,
+	// and every other action runs it before Open, so validate-all accepts
+	// what the actions accept. Errors should wrap ErrBadArgs.
+	Check func(o *Options) error
 }
 
 // Main runs the agent as a process: os.Args, stdin, stdout, stderr, exit.
@@ -188,27 +194,40 @@ func Run(ctx context.Context, a *Agent, args []string, stdin io.Reader, stdout, 
 		fmt.Fprintf(errw, "ERROR: Failed: Unrecognised action '%s'\n", o.Get("action"))
 		return ExitBadArgs
 	}
-	if err := validate(ps, o, true); err != nil {
-		fmt.Fprintf(errw, "ERROR: %v\n", err)
-		return ExitBadArgs
+	code, err := ExitBadArgs, validate(ps, o, true)
+	if err == nil && a.Check != nil {
+		err = a.Check(o)
+		code = ExitCode(err)
 	}
 	if action == "validate-all" {
+		// As fencing.py: a configuration that would fail exits 1.
+		if err != nil {
+			fmt.Fprintf(errw, "ERROR: %s\nERROR: validate-all failed\n", errText(err))
+			return ExitGeneric
+		}
 		return ExitOK
+	}
+	if err != nil {
+		fmt.Fprintf(errw, "ERROR: %s\n", errText(err))
+		return code
 	}
 	o.Logf("action %s", action)
 	r := &runner{a: a, o: o, out: out, errw: errw}
-	code, err := r.run(ctx, action)
-	if err != nil {
-		msg := err.Error()
-		var pe *Error
-		if errors.As(err, &pe) && !strings.Contains(msg, pe.Msg) {
-			msg = pe.Msg + ": " + msg
-		}
-		if !quiet {
-			fmt.Fprintf(errw, "ERROR: %s\n", msg)
-		}
+	code, err = r.run(ctx, action)
+	if err != nil && !quiet {
+		fmt.Fprintf(errw, "ERROR: %s\n", errText(err))
 	}
 	return code
+}
+
+// errText is err's message, led by its protocol class's when it lacks it.
+func errText(err error) string {
+	msg := err.Error()
+	var pe *Error
+	if errors.As(err, &pe) && !strings.Contains(msg, pe.Msg) {
+		msg = pe.Msg + ": " + msg
+	}
+	return msg
 }
 
 type runner struct {

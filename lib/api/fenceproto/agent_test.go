@@ -23,6 +23,10 @@ type fakeDevice struct {
 	statusErr error
 	setErr    error
 	stuck     bool // On/Off succeed but the state never changes
+	offErr    error
+	onErr     error
+	offHangs  bool // Off blocks until its context ends
+	stayOn    bool // Off succeeds but the state stays ON
 	calls     []string
 	plugs     []Plug
 }
@@ -34,21 +38,33 @@ func (d *fakeDevice) Status(ctx context.Context) (PowerState, error) {
 	return d.state, d.statusErr
 }
 
-func (d *fakeDevice) set(s PowerState, name string) error {
+func (d *fakeDevice) set(ctx context.Context, s PowerState, name string) error {
 	fakeMu.Lock()
 	defer fakeMu.Unlock()
 	d.calls = append(d.calls, name)
 	if d.setErr != nil {
 		return d.setErr
 	}
-	if !d.stuck {
+	if s == StateOff && d.offHangs {
+		fakeMu.Unlock()
+		<-ctx.Done()
+		fakeMu.Lock()
+		return ctx.Err()
+	}
+	if s == StateOff && d.offErr != nil {
+		return d.offErr
+	}
+	if s == StateOn && d.onErr != nil {
+		return d.onErr
+	}
+	if !d.stuck && !(s == StateOff && d.stayOn) {
 		d.state = s
 	}
 	return nil
 }
 
-func (d *fakeDevice) On(ctx context.Context) error  { return d.set(StateOn, "on") }
-func (d *fakeDevice) Off(ctx context.Context) error { return d.set(StateOff, "off") }
+func (d *fakeDevice) On(ctx context.Context) error  { return d.set(ctx, StateOn, "on") }
+func (d *fakeDevice) Off(ctx context.Context) error { return d.set(ctx, StateOff, "off") }
 func (d *fakeDevice) Close() error                  { return nil }
 
 // listDevice adds Lister and Rebooter.
@@ -59,8 +75,13 @@ func (d listDevice) Reboot(ctx context.Context) error {
 	fakeMu.Lock()
 	defer fakeMu.Unlock()
 	d.calls = append(d.calls, "cycle")
-	d.state = StateOn
-	return d.setErr
+	if d.setErr != nil {
+		return d.setErr
+	}
+	if !d.stuck {
+		d.state = StateOn
+	}
+	return nil
 }
 
 func testAgent(d *fakeDevice, lister bool) *Agent {
@@ -305,6 +326,146 @@ func TestActions(t *testing.T) {
 				t.Errorf("stderr %q lacks %q", errs, tt.errSubstr)
 			}
 		})
+	}
+}
+
+// TestRebootNeedsOff: reboot is Pacemaker's default fence action, so a
+// reboot whose off step did not happen must never report success; the
+// fencer would otherwise treat a running node as fenced.
+func TestRebootNeedsOff(t *testing.T) {
+	quick := "action=reboot\npower_timeout=0.2\nstonith_status_sleep=0.01\n"
+	tests := []struct {
+		name    string
+		dev     fakeDevice
+		nocheck bool
+		code    int
+		calls   []string
+		err     string
+	}{
+		{"off refused", fakeDevice{state: StateOn, offErr: fmt.Errorf("403: %w", ErrPrivileges)}, false,
+			ExitInvalidPrivileges, []string{"status", "off"}, "privileges"},
+		{"off fails", fakeDevice{state: StateOn, offErr: errors.New("chassis control failed")}, false,
+			ExitGeneric, []string{"status", "off"}, "chassis control failed"},
+		{"off times out", fakeDevice{state: StateOn, offHangs: true}, false,
+			ExitTimedOut, []string{"status", "off"}, ""},
+		{"node stays on", fakeDevice{state: StateOn, stayOn: true}, false,
+			ExitWaitingOff, nil, "Timed out waiting to power OFF"},
+		{"off refused without power check", fakeDevice{state: StateOn, offErr: fmt.Errorf("x: %w", ErrConnection)}, true,
+			ExitConnectionLost, []string{"off"}, "Connection lost"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := tt.dev
+			a := testAgent(&d, false)
+			a.NoPowerCheck = tt.nocheck
+			code, out, errs := run(t, a, nil, quick)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d; stdout %q stderr %q", code, tt.code, out, errs)
+			}
+			if strings.Contains(out, "Success") {
+				t.Errorf("stdout %q: reported success without the target off", out)
+			}
+			if !strings.Contains(errs, tt.err) {
+				t.Errorf("stderr %q lacks %q", errs, tt.err)
+			}
+			fakeMu.Lock()
+			defer fakeMu.Unlock()
+			for _, c := range d.calls {
+				if c == "on" {
+					t.Errorf("device calls %v: powered on after a failed off", d.calls)
+				}
+			}
+			if tt.calls != nil && !reflect.DeepEqual(d.calls, tt.calls) {
+				t.Errorf("device calls %v, want %v", d.calls, tt.calls)
+			}
+		})
+	}
+	// Once off, the target is fenced: a failed on is reported but the
+	// reboot succeeds (fencing.py does the same).
+	d := fakeDevice{state: StateOn, onErr: errors.New("no power")}
+	code, out, errs := run(t, testAgent(&d, false), nil, quick)
+	if code != ExitOK || out != "Success: Rebooted\n" || !strings.Contains(errs, "no power") {
+		t.Errorf("on fails after off: exit %d stdout %q stderr %q", code, out, errs)
+	}
+	// method=cycle: the device's reboot must fail the fence when it fails
+	// or when the target never comes back on.
+	for _, dev := range []fakeDevice{
+		{state: StateOn, setErr: errors.New("cycle refused")},
+		{state: StateOff, stuck: true},
+	} {
+		d := dev
+		code, out, errs := run(t, testAgent(&d, true), nil, quick+"method=cycle\n")
+		if code == ExitOK || strings.Contains(out, "Success") {
+			t.Errorf("cycle %+v: exit %d stdout %q stderr %q", dev, code, out, errs)
+		}
+	}
+}
+
+// TestValidateAll: validate-all exits 1 naming what is missing or wrong,
+// as fencing.py does, checks what the actions check, and never opens the
+// device.
+func TestValidateAll(t *testing.T) {
+	newAgent := func() (*Agent, *int) {
+		opened := 0
+		a := testAgent(&fakeDevice{state: StateOn}, false)
+		a.Params = append(a.Params, Param{Name: "must", Required: true, Desc: "needed"})
+		a.Open = func(ctx context.Context, o *Options) (Device, error) {
+			opened++
+			return &fakeDevice{state: StateOn}, nil
+		}
+		a.Check = func(o *Options) error {
+			if o.Get("ip") == "" {
+				return fmt.Errorf("%w: no ip", ErrBadArgs)
+			}
+			if !o.HasPassword() {
+				return ErrPasswordMissing
+			}
+			return nil
+		}
+		return a, &opened
+	}
+	tests := []struct {
+		name, in string
+		code     int
+		msg      string
+	}{
+		{"all given", "must=1\nip=h\npassword=pw\n", 0, ""},
+		{"password_script is a password", "must=1\nip=h\npassword_script=exit 3\n", 0, ""},
+		{"required missing", "ip=h\npassword=pw\n", 1, "required parameter must"},
+		{"required empty", "must=\nip=h\npassword=pw\n", 1, "required parameter must"},
+		{"bad value", "must=1\nip=h\npassword=pw\nipport=x\n", 1, "ipport"},
+		{"check: no ip", "must=1\npassword=pw\n", 1, "no ip"},
+		{"check: no password", "must=1\nip=h\n", 1, "password"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, opened := newAgent()
+			code, out, errs := run(t, a, nil, "action=validate-all\n"+tt.in)
+			if code != tt.code || out != "" {
+				t.Errorf("exit %d stdout %q stderr %q, want exit %d", code, out, errs, tt.code)
+			}
+			if tt.code != 0 && (!strings.Contains(errs, tt.msg) || !strings.Contains(errs, "validate-all failed")) {
+				t.Errorf("stderr %q lacks %q", errs, tt.msg)
+			}
+			if *opened != 0 {
+				t.Error("validate-all opened the device")
+			}
+			// The actions refuse what validate-all refuses, before Open.
+			code, _, errs = run(t, a, nil, "action=status\n"+tt.in)
+			if (code == 0) != (tt.code == 0) || !strings.Contains(errs, tt.msg) {
+				t.Errorf("status: exit %d stderr %q", code, errs)
+			}
+			if tt.code != 0 && *opened != 0 {
+				t.Error("status opened the device with a bad configuration")
+			}
+		})
+	}
+	a, _ := newAgent()
+	if code, _, _ := run(t, a, nil, "action=status\nmust=1\nip=h\n"); code != ExitPasswordMissing {
+		t.Errorf("status without password: exit %d, want %d", code, ExitPasswordMissing)
+	}
+	if code, _, errs := run(t, a, nil, "action=metadata\n"); code != 0 {
+		t.Errorf("metadata ran the check: exit %d stderr %q", code, errs)
 	}
 }
 

@@ -200,7 +200,7 @@ func actionDesc(a *Agent, act string) string {
 	case "manpage":
 		return "Print this manual page."
 	case "validate-all":
-		return "Check the parameters without contacting the device."
+		return "Check the parameters without contacting the device; exit 1, naming what is missing or wrong."
 	case "enable":
 		return "Alias of on."
 	case "disable":

@@ -209,6 +209,12 @@ func (o *Options) Password() (string, error) {
 	return "", ErrPasswordMissing
 }
 
+// HasPassword reports whether a password source is given (password,
+// password_script or passwd_file), without reading it.
+func (o *Options) HasPassword() bool {
+	return o.Has("password") || o.values["password_script"] != "" || o.values["passwd_file"] != ""
+}
+
 func (o *Options) timeoutOr(name string, def time.Duration) time.Duration {
 	if d := o.Duration(name); d > 0 {
 		return d

@@ -394,3 +394,68 @@ func TestStatusStates(t *testing.T) {
 		t.Errorf("counters: %+v", st.Counters)
 	}
 }
+
+// TestThawedNodeLeavesDeadViewFirst: a node frozen while the others moved
+// on must leave its dead view for a singleton view ("excluded by N") as
+// soon as it hears a member of that view in a newer view without it, and
+// only then merge. Until it does it still reports its old members, and so
+// its old quorum, though they formed a view without it.
+func TestThawedNodeLeavesDeadViewFirst(t *testing.T) {
+	for _, frozen := range []NodeID{3, 1} { // a member, and the coordinator
+		t.Run(fmt.Sprintf("node%d", frozen), func(t *testing.T) {
+			s := startCluster(t, 3)
+			old := s.nodes[frozen].n.view
+			s.freeze(frozen)
+			var others []NodeID
+			for _, id := range s.ids {
+				if id != frozen {
+					others = append(others, id)
+				}
+			}
+			settle(t, s, others, 100)
+			s.run(30)
+			s.thaw(frozen)
+			n := s.nodes[frozen].n
+			for i := 0; n.view.ID == old.ID; i++ {
+				if i == 100 {
+					t.Fatalf("node %d still in view %s 100 ticks after thawing:\n%s", frozen, old.ID, s.describe())
+				}
+				s.step()
+				if n.view.ID != old.ID {
+					break
+				}
+				for _, id := range old.Members {
+					if p := n.peers[id]; p != nil && p.hb && p.hbView.Seq > old.ID.Seq {
+						t.Fatalf("node %d heard node %d in view %s and still reports its dead view %s%v",
+							frozen, id, p.hbView, old.ID, n.Status().View.Members)
+					}
+				}
+				if n.following {
+					// A Propose came before any heartbeat: the node is in
+					// a round, frozen, and this test no longer sees the step.
+					t.Fatalf("node %d followed round %s before hearing a heartbeat; change the scenario", frozen, n.follow)
+				}
+			}
+			settle(t, s, s.ids, 200)
+			vs := newViews(s, frozen, old.ID)
+			if len(vs) < 2 {
+				t.Fatalf("node %d views after thawing: %s, want a singleton then a merge", frozen, viewList(vs))
+			}
+			if !slices.Equal(vs[0].Members, []NodeID{frozen}) {
+				t.Errorf("node %d went from %s to %s%v, want a singleton view first", frozen, old.ID, vs[0].ID, vs[0].Members)
+			}
+			var reason string
+			for _, ev := range s.nodes[frozen].events {
+				if ev.View != nil && ev.View.ID == vs[0].ID {
+					reason = ev.Reason
+				}
+			}
+			if reason != "excluded by "+fmt.Sprint(others[0]) && reason != "excluded by "+fmt.Sprint(others[1]) {
+				t.Errorf("node %d left %s with reason %q, want excluded by %v", frozen, old.ID, reason, others)
+			}
+			if final := vs[len(vs)-1]; !slices.Equal(final.Members, s.ids) {
+				t.Errorf("final view %s%v, want all nodes", final.ID, final.Members)
+			}
+		})
+	}
+}

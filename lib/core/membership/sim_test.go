@@ -57,14 +57,21 @@ type sim struct {
 	dup     float64
 	delay   float64 // share of messages delayed by 1..maxDelay ticks
 	maxDel  int
-	side    map[NodeID]int // partition: nodes talk only within the same side
-	cfg     func(id NodeID) Config
-	record  bool
-	encode  bool
-	checkOn bool
+	side    map[NodeID]int     // partition: nodes talk only within the same side
+	blocked map[[2]NodeID]bool // directed links (from, to) that lose everything
+	// scripted: nodes tick in id order and messages due at the same tick
+	// arrive in the order they were sent, so a script's output is stable.
+	scripted bool
+	sendNo   int64
+	trace    *strings.Builder // if set, receives one line per event
+	cfg      func(id NodeID) Config
+	record   bool
+	encode   bool
+	checkOn  bool
 
 	views     map[ViewID][]NodeID
 	vsync     map[[2]ViewID]vsRecord
+	firstIn   map[uint64]viewDelivery // message number -> where it was first delivered
 	nextMsg   uint64
 	sent      map[uint64]sentMsg
 	nextUni   uint64
@@ -77,6 +84,11 @@ type vsRecord struct {
 	msgs []uint64
 }
 
+type viewDelivery struct {
+	by   nodeKey
+	view ViewID
+}
+
 type sentMsg struct {
 	from  nodeKey
 	group string
@@ -84,7 +96,7 @@ type sentMsg struct {
 
 func newSim(t testing.TB, seed int64, n int) *sim {
 	s := &sim{t: t, rng: rand.New(rand.NewSource(seed)), nodes: map[NodeID]*simNode{}, side: map[NodeID]int{},
-		views: map[ViewID][]NodeID{}, vsync: map[[2]ViewID]vsRecord{}, sent: map[uint64]sentMsg{},
+		blocked: map[[2]NodeID]bool{}, views: map[ViewID][]NodeID{}, vsync: map[[2]ViewID]vsRecord{}, firstIn: map[uint64]viewDelivery{}, sent: map[uint64]sentMsg{},
 		histories: map[nodeKey]*simNode{}, maxDel: 3, encode: true, checkOn: true}
 	for i := 1; i <= n; i++ {
 		s.ids = append(s.ids, NodeID(i))
@@ -184,7 +196,12 @@ func (s *sim) collect(sn *simNode) {
 				if s.rng.Float64() < s.delay {
 					at += uint64(1 + s.rng.Intn(s.maxDel))
 				}
-				s.flight = append(s.flight, simMsg{at: at, key: s.rng.Int63(), to: to, b: b, m: m})
+				key := s.rng.Int63()
+				if s.scripted {
+					s.sendNo++
+					key = s.sendNo
+				}
+				s.flight = append(s.flight, simMsg{at: at, key: key, to: to, b: b, m: m})
 			}
 		}
 	}
@@ -195,6 +212,9 @@ func (s *sim) collect(sn *simNode) {
 func (s *sim) event(sn *simNode, ev Event) {
 	if s.record {
 		sn.events = append(sn.events, ev)
+	}
+	if s.trace != nil {
+		s.traceEvent(sn, ev)
 	}
 	k := nodeKey{sn.id, sn.inc}
 	if v := ev.View; v != nil {
@@ -248,6 +268,14 @@ func (s *sim) event(sn *simNode, ev Event) {
 		s.failf("node %d delivered message %d twice", sn.id, num)
 	}
 	sn.seen[num] = true
+	// Every node that delivers a message delivers it in the same view: a
+	// message ordered in two views (a survivor delivered it in the old view
+	// while its sender resent it in a new one) breaks the total order.
+	if f, ok := s.firstIn[num]; ok && f.view != sn.view {
+		s.failf("message %d delivered in view %s by node %v but in view %s by node %v", num, sn.view, k, f.view, f.by)
+	} else if !ok {
+		s.firstIn[num] = viewDelivery{by: k, view: sn.view}
+	}
 	if sm, ok := s.sent[num]; ok && (sm.from.id != d.From || sm.group != d.Group) {
 		s.failf("node %d delivered message %d as from %d group %q, sent by %v to %q", sn.id, num, d.From, d.Group, sm.from, sm.group)
 	}
@@ -320,7 +348,9 @@ func (s *sim) step() {
 		}
 	}
 	order := slices.Clone(s.ids)
-	s.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	if !s.scripted {
+		s.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	}
 	for _, id := range order {
 		sn := s.nodes[id]
 		if sn.crashed || sn.frozen {
@@ -344,7 +374,7 @@ func (s *sim) deliver(f simMsg) {
 	} else {
 		m = *f.m
 	}
-	if s.side[m.From] != s.side[f.to] {
+	if s.side[m.From] != s.side[f.to] || s.blocked[[2]NodeID{m.From, f.to}] {
 		return
 	}
 	if m.To != 0 && m.To != f.to {

@@ -26,8 +26,20 @@ func Agent() *fenceproto.Agent {
 			{Name: "ssl_ca_file", Desc: "PEM file of CA certificates to verify the BMC's certificate"},
 			{Name: "off_reset_type", Type: fenceproto.TypeSelect, Default: "ForceOff", Choices: []string{"ForceOff", "GracefulShutdown"}, Desc: "ResetType used for off (fencing needs ForceOff)"},
 		},
-		Open: Open,
+		Open:  Open,
+		Check: Check,
 	}
+}
+
+// Check: the BMC's address and a password source (username is Required).
+func Check(o *fenceproto.Options) error {
+	if o.Get("ip") == "" {
+		return fmt.Errorf("%w: no ip (the BMC's address)", fenceproto.ErrBadArgs)
+	}
+	if !o.HasPassword() {
+		return fmt.Errorf("%w: no password or password_script", fenceproto.ErrPasswordMissing)
+	}
+	return nil
 }
 
 // Open dials the BMC named by the agent options.

@@ -162,13 +162,23 @@ func TestOpenNotSBD(t *testing.T) {
 // flaky is a Store that can be made to fail, like a lost path to the disk.
 type flaky struct {
 	Store
-	mu   sync.Mutex
-	down bool
+	mu        sync.Mutex
+	down      bool // reads and writes fail
+	writeDown bool // only writes fail
 }
 
 var errIO = errors.New("input/output error")
 
 func (f *flaky) setDown(v bool) { f.mu.Lock(); f.down = v; f.mu.Unlock() }
+
+func (f *flaky) WriteAt(p []byte, off int64) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down || f.writeDown {
+		return 0, errIO
+	}
+	return f.Store.WriteAt(p, off)
+}
 
 func (f *flaky) ReadAt(p []byte, off int64) (int, error) {
 	f.mu.Lock()
@@ -306,4 +316,163 @@ func TestSend(t *testing.T) {
 			t.Errorf("unknown node: %v", err)
 		}
 	})
+}
+
+// TestSlotNamesExact: a node's slot is found by its whole name. With
+// node1, node10 and node1x allocated in either order, a pill for one must
+// land in its own mailbox and no other.
+func TestSlotNamesExact(t *testing.T) {
+	for _, order := range [][]string{
+		{"node10", "node1", "node1x", "node"},
+		{"node1", "node10", "node", "node1x"},
+	} {
+		d, err := OpenDisk(newImage(t, DefaultHeader()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		slot := map[string]int{}
+		for _, n := range order {
+			s, err := d.Allocate(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slot[n] = s
+		}
+		if len(slot) != 4 || slot["node1"] == slot["node10"] || slot["node"] == slot["node1"] {
+			t.Fatalf("order %v: slots %v, want four distinct", order, slot)
+		}
+		for _, n := range order {
+			if s, err := d.FindSlot(n); err != nil || s != slot[n] {
+				t.Errorf("order %v: FindSlot(%s) = %d, %v; want %d", order, n, s, err, slot[n])
+			}
+			if err := d.Message(n, MsgReset, "peer"); err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range order {
+				m, err := d.Mailbox(slot[o])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := map[bool]Message{true: MsgReset, false: MsgClear}[o == n]; m.Msg != want {
+					t.Errorf("order %v: after reset of %s, mailbox of %s holds %v", order, n, o, m.Msg)
+				}
+				d.WriteMailbox(slot[o], Mailbox{})
+			}
+		}
+		for _, n := range []string{"node2", "nod", "node100", "ode1", ""} {
+			if _, err := d.FindSlot(n); !errors.Is(err, ErrNoSlot) {
+				t.Errorf("order %v: FindSlot(%q) = %v, want ErrNoSlot", order, n, err)
+			}
+		}
+	}
+}
+
+// disks makes n SBD disks, each its own image, with node2 allocated, and
+// returns them with their failure switches.
+func disks(t *testing.T, n int, h Header) ([]*Disk, []*flaky) {
+	t.Helper()
+	var ds []*Disk
+	var fs []*flaky
+	for range n {
+		p := newImage(t, h)
+		d, f := openFlaky(t, p)
+		if _, err := d.Allocate("node2"); err != nil {
+			t.Fatal(err)
+		}
+		ds, fs = append(ds, d), append(fs, f)
+	}
+	return ds, fs
+}
+
+// TestSendMajority: a message is delivered only when more than half of
+// the disks took it; a node that reads only the other disks never sees it.
+func TestSendMajority(t *testing.T) {
+	h := DefaultHeader()
+	h.MsgWait = 3 * time.Second
+	tests := []struct {
+		disks int
+		fail  []int // disks whose writes fail
+		ok    bool
+	}{
+		{1, nil, true},
+		{1, []int{0}, false},
+		{2, nil, true},
+		{2, []int{0}, false},
+		{2, []int{1}, false},
+		{3, nil, true},
+		{3, []int{2}, true},
+		{3, []int{0, 2}, false},
+		{4, []int{3}, true},
+		{4, []int{0, 3}, false},
+	}
+	for _, tt := range tests {
+		ds, fs := disks(t, tt.disks, h)
+		for _, i := range tt.fail {
+			fs[i].writeDown = true
+		}
+		synctest.Test(t, func(t *testing.T) {
+			start := time.Now()
+			err := Send(context.Background(), ds, "node2", MsgReset, "node1")
+			if (err == nil) != tt.ok {
+				t.Errorf("%d disks, writes failing on %v: Send = %v, want ok %v", tt.disks, tt.fail, err, tt.ok)
+			}
+			if err != nil && !errors.Is(err, errIO) {
+				t.Errorf("error %v does not carry the disk's error", err)
+			}
+			if waited := time.Since(start); tt.ok && waited != h.MsgWait || !tt.ok && waited != 0 {
+				t.Errorf("%d disks, failing %v: waited %v", tt.disks, tt.fail, waited)
+			}
+		})
+	}
+}
+
+// TestWatchMajority: the watcher keeps feeding the watchdog only while a
+// majority of disks is readable, and any one disk's pill fences.
+func TestWatchMajority(t *testing.T) {
+	h := DefaultHeader()
+	h.Watchdog, h.Loop = 5*time.Second, time.Second
+	tests := []struct {
+		name  string
+		disks int
+		down  []int
+		pill  int // disk carrying a reset pill, -1 for none
+		want  Outcome
+	}{
+		{"one of two unreadable", 2, []int{1}, -1, DiskLost},
+		{"two of four unreadable", 4, []int{0, 1}, -1, DiskLost},
+		{"one of three unreadable", 3, []int{0}, -1, Stopped},
+		{"pill on one of three", 3, nil, 2, Fenced},
+		{"pill on the readable one of two", 2, []int{0}, 1, Fenced},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ds, fs := disks(t, tt.disks, h)
+			synctest.Test(t, func(t *testing.T) {
+				wd := watchdog.NewCounter(h.Watchdog)
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				res := make(chan Result, 1)
+				go func() { res <- Watch(ctx, WatchConfig{Disks: ds, Node: "node2", Watchdog: wd}) }()
+				time.Sleep(2 * time.Second)
+				for _, i := range tt.down {
+					fs[i].setDown(true)
+				}
+				if tt.pill >= 0 {
+					if err := ds[tt.pill].Message("node2", MsgReset, "node1"); err != nil {
+						t.Fatal(err)
+					}
+				}
+				time.Sleep(3 * h.Watchdog)
+				cancel()
+				r := <-res
+				if r.Outcome != tt.want {
+					t.Errorf("got %+v, want %v", r, tt.want)
+				}
+				if wd.Expired() != (tt.want != Stopped) {
+					t.Errorf("%v: watchdog expired %v", r.Outcome, wd.Expired())
+				}
+			})
+		})
+	}
 }

@@ -15,6 +15,7 @@ type fakeLU struct {
 	holder         string            // nexus holding the reservation, "" = none
 	typ            Type
 	noPreemptAbort bool // tgtd: PREEMPT AND ABORT is ILLEGAL REQUEST
+	preemptNoop    bool // a broken target: PREEMPT answers GOOD and removes nothing
 	ua             map[string]bool
 	down           bool
 	log            []string // service actions received, in order
@@ -131,6 +132,9 @@ func (lu *fakeLU) prOut(nexus string, a OutAction, t Type, key, sa uint64) byte 
 		}
 		if !registered || key != cur {
 			return StatusReservationConflict
+		}
+		if lu.preemptNoop {
+			return StatusGood
 		}
 		for n, k := range lu.regs {
 			if k == sa && n != nexus {

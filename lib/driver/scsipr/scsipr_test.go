@@ -305,3 +305,80 @@ func TestDeviceErrors(t *testing.T) {
 		t.Error("status on an unreachable device succeeded")
 	}
 }
+
+// TestFenceChecksKeyGone: a target that answers PREEMPT with GOOD but
+// still lists the victim's key has not fenced it; the victim can still
+// write, so the fence must fail.
+func TestFenceChecksKeyGone(t *testing.T) {
+	ctx := context.Background()
+	for _, tgtd := range []bool{false, true} {
+		c := newCluster(tgtd)
+		if err := c.fencer["a"].Unfence(ctx, 0xa1); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.fencer["b"].Unfence(ctx, 0xb1); err != nil {
+			t.Fatal(err)
+		}
+		c.lu.preemptNoop = true
+		err := c.fencer["a"].Fence(ctx, 0xa1, 0xb1)
+		if err == nil || !strings.Contains(err.Error(), "still registered") || !strings.Contains(err.Error(), "b1") {
+			t.Errorf("tgtd=%v: fence with a PREEMPT that removed nothing: %v", tgtd, err)
+		}
+		if !slices.ContainsFunc(c.lu.log, func(s string) bool { return strings.HasPrefix(s, "PREEMPT") }) {
+			t.Errorf("tgtd=%v: no PREEMPT sent: %q", tgtd, c.lu.log)
+		}
+		if !c.writes("b") {
+			t.Fatal("the fake target fenced b after all")
+		}
+		if on, err := c.fencer["a"].Registered(ctx, 0xb1); !on || err != nil {
+			t.Errorf("tgtd=%v: status of b: %v, %v", tgtd, on, err)
+		}
+	}
+}
+
+// TestUnfenceStaleNexus: a target that dropped our registration at logout
+// (tgtd) may still list our key on the dead session's nexus. READ KEYS then
+// shows the key, yet our nexus cannot write; unfence must register it.
+func TestUnfenceStaleNexus(t *testing.T) {
+	ctx := context.Background()
+	for _, staleHolds := range []bool{true, false} {
+		c := newCluster(true)
+		a := c.fencer["a"]
+		first, second := "a", "b"
+		if !staleHolds {
+			first, second = "b", "a"
+		}
+		for _, n := range []string{first, second} {
+			if err := c.fencer[n].Unfence(ctx, map[string]uint64{"a": 0xa1, "b": 0xb1}[n]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Relogin: a's registration moves to a dead nexus, a2.
+		c.lu.regs["a2"] = c.lu.regs["a"]
+		delete(c.lu.regs, "a")
+		if c.lu.holder == "a" {
+			c.lu.holder = "a2"
+		}
+		if c.writes("a") {
+			t.Fatal("a writes without registration")
+		}
+		if ok, err := a.NexusRegistered(ctx, 0xa1); ok || err != nil {
+			t.Errorf("stale holds=%v: NexusRegistered before unfence: %v, %v", staleHolds, ok, err)
+		}
+		if on, _ := a.Registered(ctx, 0xa1); !on {
+			t.Errorf("stale holds=%v: key not listed: the test does not set up a stale nexus", staleHolds)
+		}
+		if err := a.Unfence(ctx, 0xa1); err != nil {
+			t.Fatalf("stale holds=%v: unfence: %v", staleHolds, err)
+		}
+		if c.lu.regs["a"] != 0xa1 || !c.writes("a") {
+			t.Errorf("stale holds=%v: after unfence registrations %v, a writes %v", staleHolds, c.lu.regs, c.writes("a"))
+		}
+		if ok, err := a.NexusRegistered(ctx, 0xa1); !ok || err != nil {
+			t.Errorf("stale holds=%v: NexusRegistered after unfence: %v, %v", staleHolds, ok, err)
+		}
+		if c.lu.holder != "a2" && c.lu.holder != "b" {
+			t.Errorf("stale holds=%v: holder %q; unfence must not move the reservation", staleHolds, c.lu.holder)
+		}
+	}
+}
