@@ -43,7 +43,7 @@ type Tracker struct {
 	members  []uint16 // current view, sorted, without duplicates
 	since    uint64   // tick the current member set was first installed
 	hasView  bool
-	seenAll  bool // wait_for_all is satisfied for good
+	seenAll  bool     // wait_for_all is satisfied for good
 	forced   []uint16 // the view Unblock forced quorum on, sorted; nil when no override holds
 	state    State
 }
