@@ -288,6 +288,11 @@ func (c *Client) SetQuorum(key, value string) (dbus.ObjectPath, error) {
 	return c.change(nil, "SetQuorum", key, value)
 }
 
+// UnblockQuorum asks the daemon to force quorum on its partition.
+func (c *Client) UnblockQuorum() error {
+	return callErr(c.call("UnblockQuorum").Err, false)
+}
+
 // Wait waits for the job at path, started by this client, to end and
 // returns how it ended; the error is JobEnded.Err for a job that ended,
 // or wraps ErrLost when the daemon went away first, or ctx's error.

@@ -238,6 +238,10 @@ func (t *Tracker) Unblock() (State, error) {
 	return t.state, nil
 }
 
+// Configured is the configured expected votes (expected_votes, or the sum
+// of all votes).
+func (t *Tracker) Configured() uint32 { return t.cfgExpected }
+
 // State returns the current state.
 func (t *Tracker) State() State { return t.state }
 

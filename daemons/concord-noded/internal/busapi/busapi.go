@@ -36,6 +36,8 @@ type Backend interface {
 	// SendGroup sends payloads in order and returns how many were taken.
 	SendGroup(group string, payloads [][]byte) (int, error)
 	SendNode(node uint16, payload []byte) error
+	// UnblockQuorum forces quorum on the partition; who says who asked.
+	UnblockQuorum(who string) (nodebus.QuorumInfo, error)
 }
 
 // Options configure Open.
@@ -297,6 +299,15 @@ func (b *Bus) requireRoot(sender dbus.Sender) *dbus.Error {
 		return dbus.NewError(nodebus.ErrAccessDenied, []any{fmt.Sprintf("uid %d may not change the cluster configuration; only root may", uid)})
 	}
 	return nil
+}
+
+// caller describes the sender for the journal: uid, pid and bus name.
+func (b *Bus) caller(sender dbus.Sender) string {
+	var uid, pid uint32
+	o := b.conn.BusObject()
+	o.Call("org.freedesktop.DBus.GetConnectionUnixUser", 0, string(sender)).Store(&uid)
+	o.Call("org.freedesktop.DBus.GetConnectionUnixProcessID", 0, string(sender)).Store(&pid)
+	return fmt.Sprintf("uid %d pid %d (%s)", uid, pid, sender)
 }
 
 // toDBusError names err for D-Bus: *nodebus.Error keeps its name,

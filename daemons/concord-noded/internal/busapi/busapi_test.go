@@ -108,6 +108,10 @@ func (f *fake) SendNode(node uint16, payload []byte) error {
 	return f.called("SendNode %d %s", node, payload)
 }
 
+func (f *fake) UnblockQuorum(who string) (nodebus.QuorumInfo, error) {
+	return nodebus.QuorumInfo{}, f.called("UnblockQuorum %s", who)
+}
+
 // served starts a private bus, the adapter for a fake backend on it, and a
 // client; the backend starts with an empty status, as the daemon's was
 // before its first refresh.

@@ -136,6 +136,14 @@ func (m *manager) SetQuorum(sender dbus.Sender, key, value string) (dbus.ObjectP
 	return m.started(m.b.be.SetQuorum(key, value))
 }
 
+func (m *manager) UnblockQuorum(sender dbus.Sender) *dbus.Error {
+	if err := m.b.requireRoot(sender); err != nil {
+		return err
+	}
+	_, err := m.b.be.UnblockQuorum(m.b.caller(sender))
+	return toDBusError(err)
+}
+
 func (m *manager) JoinGroup(sender dbus.Sender, group string) *dbus.Error {
 	if err := m.b.requireRoot(sender); err != nil {
 		return err

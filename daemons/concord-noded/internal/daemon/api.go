@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"errors"
+	"fmt"
 	"sort"
 
 	"github.com/concord-ha/concord/lib/api/config"
@@ -206,6 +207,9 @@ func (d *Daemon) SendGroup(group string, payloads [][]byte) (int, error) {
 	n := 0
 	err := d.groupOp(func() error {
 		for _, p := range payloads {
+			if group == "" && isControl(p) {
+				return fmt.Errorf("payload %d starts with bytes reserved for Concord's own messages (00 43 51 55)", n)
+			}
 			if err := d.core.Broadcast(group, p); err != nil {
 				if errors.Is(err, membership.ErrQueueFull) && n > 0 {
 					return nil

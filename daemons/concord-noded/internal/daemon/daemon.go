@@ -457,6 +457,8 @@ func (d *Daemon) process() {
 		if dl := ev.Delivery; dl != nil {
 			if dl.Unicast {
 				d.events.NodeMessage(uint16(dl.From), dl.Seq, dl.Payload)
+			} else if dl.Group == "" && isControl(dl.Payload) {
+				d.unblockDelivered(uint16(dl.From), dl.Payload)
 			} else {
 				d.events.GroupMessage(dl.Group, uint16(dl.From), dl.Seq, dl.Payload)
 			}

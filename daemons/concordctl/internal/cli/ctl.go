@@ -28,12 +28,14 @@ type API interface {
 	EditNode(name string, changes map[string]any) (dbus.ObjectPath, error)
 	SetOption(key, value string) (dbus.ObjectPath, error)
 	SetQuorum(key, value string) (dbus.ObjectPath, error)
+	UnblockQuorum() error
 	Wait(ctx context.Context, job dbus.ObjectPath) (nodebus.JobEnded, error)
 }
 
 // Env is where a command runs.
 type Env struct {
 	Stdout, Stderr io.Writer
+	Stdin          io.Reader // answers to confirmation questions
 	Dial           func() (API, error)
 	Version        string
 
@@ -65,6 +67,7 @@ Commands:
   quorum set KEY VALUE            change a [quorum] setting on every node, e.g. two_node no
                                   (expected_votes, two_node, wait_for_all, last_man_standing,
                                   last_man_standing_window, tie_breaker; see concord.conf(5))
+  quorum unblock [--yes]          force quorum on this partition after a disaster (asks to confirm)
   keygen [--file PATH] [--force]  make the cluster key (default /etc/concord/authkey)
   version
 
@@ -139,8 +142,11 @@ func run(args []string, env Env) error {
 	case "message":
 		return messageCmd(rest[1:], env)
 	case "quorum":
+		if len(rest) >= 2 && rest[1] == "unblock" {
+			return quorumUnblock(rest[2:], env)
+		}
 		if len(rest) != 4 || rest[1] != "set" {
-			return usageError{"usage: concordctl quorum set KEY VALUE"}
+			return usageError{"usage: concordctl quorum set KEY VALUE | quorum unblock [--yes]"}
 		}
 		return env.change(func(api API) (dbus.ObjectPath, error) { return api.SetQuorum(rest[2], rest[3]) },
 			func() { fmt.Fprintf(env.Stdout, "set quorum %s = %s\n", rest[2], rest[3]) })

@@ -31,6 +31,8 @@ type stub struct {
 	jobErr  error // returned by Wait
 	jobs    int   // jobs started
 	waited  []dbus.ObjectPath
+	// unblocked counts UnblockQuorum calls
+	unblocked int
 }
 
 func (s *stub) job() (dbus.ObjectPath, error) {
@@ -76,6 +78,15 @@ func (s *stub) EditNode(name string, changes map[string]any) (dbus.ObjectPath, e
 	}
 	s.edits[name] = changes
 	return s.job()
+}
+func (s *stub) UnblockQuorum() error {
+	if s.err != nil {
+		return s.err
+	}
+	s.unblocked++
+	s.status.Quorum = nodebus.QuorumInfo{Quorate: true, TotalVotes: s.status.Quorum.TotalVotes, ExpectedVotes: s.status.Quorum.TotalVotes,
+		Quorum: s.status.Quorum.TotalVotes/2 + 1, Reason: "forced by quorum unblock"}
+	return nil
 }
 func (s *stub) Wait(ctx context.Context, job dbus.ObjectPath) (nodebus.JobEnded, error) {
 	s.waited = append(s.waited, job)
