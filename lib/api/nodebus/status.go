@@ -1,5 +1,7 @@
 package nodebus
 
+import "fmt"
+
 // Status is everything `concordctl status` shows; its JSON form is stable
 // and only grows.
 type Status struct {
@@ -34,7 +36,15 @@ type ViewInfo struct {
 	Seq         uint64   `json:"seq"`
 	Coordinator uint16   `json:"coordinator"`
 	Members     []uint16 `json:"members"`
+	// ID is "SEQ.COORDINATOR", one per view: a sequence number alone can
+	// repeat (a node left through a singleton view 3.2 can later install
+	// 3.1 of all nodes), the pair cannot, since a coordinator never
+	// reuses a sequence number it has seen (it keeps the highest on disk).
+	ID string `json:"id"`
 }
+
+// ViewID is the identifier of the view with seq and coordinator.
+func ViewID(seq uint64, coordinator uint16) string { return fmt.Sprintf("%d.%d", seq, coordinator) }
 
 // QuorumInfo is the quorum state of the view.
 type QuorumInfo struct {

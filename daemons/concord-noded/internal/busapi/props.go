@@ -30,6 +30,7 @@ func managerProps(s nodebus.Status) prop.Map {
 		"State":           changeProp(s.State),
 		"ViewSeq":         changeProp(s.View.Seq),
 		"ViewCoordinator": changeProp(s.View.Coordinator),
+		"ViewID":          changeProp(s.View.ID),
 		"ViewMembers":     changeProp(nonNil16(s.View.Members)),
 		"Quorate":         changeProp(s.Quorum.Quorate),
 		"TotalVotes":      changeProp(s.Quorum.TotalVotes),
@@ -165,6 +166,7 @@ func (b *Bus) apply(s nodebus.Status, counters map[string]uint64) {
 	set(b.mgr, "m.State", m, "State", s.State)
 	set(b.mgr, "m.ViewSeq", m, "ViewSeq", s.View.Seq)
 	set(b.mgr, "m.ViewCoordinator", m, "ViewCoordinator", s.View.Coordinator)
+	set(b.mgr, "m.ViewID", m, "ViewID", s.View.ID)
 	set(b.mgr, "m.ViewMembers", m, "ViewMembers", nonNil16(s.View.Members))
 	set(b.mgr, "m.Quorate", m, "Quorate", s.Quorum.Quorate)
 	set(b.mgr, "m.TotalVotes", m, "TotalVotes", s.Quorum.TotalVotes)

@@ -22,7 +22,8 @@ func (d *Daemon) buildStatus() nodebus.Status {
 		Version:   d.opts.Version,
 		Cluster:   nodebus.ClusterInfo{Name: d.cfg.Name, ID: d.cfg.ID},
 		LocalNode: d.self.Number, LocalName: d.self.Name, State: d.state,
-		View:   nodebus.ViewInfo{Seq: d.view.ID.Seq, Coordinator: uint16(d.view.ID.Coord)},
+		View: nodebus.ViewInfo{Seq: d.view.ID.Seq, Coordinator: uint16(d.view.ID.Coord),
+			ID: nodebus.ViewID(d.view.ID.Seq, uint16(d.view.ID.Coord))},
 		Quorum: quorumInfo(d.qstate),
 	}
 	for _, m := range d.view.Members {

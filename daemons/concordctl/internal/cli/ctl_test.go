@@ -104,7 +104,7 @@ func threeNodes() nodebus.Status {
 				{Index: 1, Interface: "hb1", MAC: "02:00:00:00:01:0" + string(rune('0'+n)), State: "down"}}}
 	}
 	return nodebus.Status{Version: "test", Cluster: nodebus.ClusterInfo{Name: "demo", ID: 7}, LocalNode: 1, LocalName: "node1",
-		State: "joined", View: nodebus.ViewInfo{Seq: 5, Coordinator: 1, Members: []uint16{1, 2}},
+		State: "joined", View: nodebus.ViewInfo{Seq: 5, Coordinator: 1, Members: []uint16{1, 2}, ID: "5.1"},
 		Quorum: nodebus.QuorumInfo{Quorate: true, TotalVotes: 2, ExpectedVotes: 3, Quorum: 2, Reason: "2 of 3 votes"},
 		Nodes:  []nodebus.NodeInfo{node(1, "node1", "joined"), node(2, "node2", "joined"), node(3, "node3", "down")},
 		Config: nodebus.ConfigInfo{Leader: 2, Index: 42}, Heartbeats: "on every link (a node is missing on a link here)"}

@@ -32,7 +32,7 @@ func ManagerWant(s nodebus.Status) map[string]any {
 	return map[string]any{
 		"Version": s.Version, "Features": Any, "ClusterName": s.Cluster.Name, "ClusterID": s.Cluster.ID,
 		"LocalNodeNumber": s.LocalNode, "LocalNodeName": s.LocalName, "State": s.State,
-		"ViewSeq": s.View.Seq, "ViewCoordinator": s.View.Coordinator, "ViewMembers": members,
+		"ViewSeq": s.View.Seq, "ViewCoordinator": s.View.Coordinator, "ViewID": s.View.ID, "ViewMembers": members,
 		"Quorate": s.Quorum.Quorate, "TotalVotes": s.Quorum.TotalVotes, "ExpectedVotes": s.Quorum.ExpectedVotes,
 		"Quorum": s.Quorum.Quorum, "QuorumReason": s.Quorum.Reason,
 		"ConfigLeader": s.Config.Leader, "ConfigIndex": s.Config.Index, "Heartbeats": s.Heartbeats,
