@@ -201,7 +201,7 @@ func TestErrorForms(t *testing.T) {
 func TestViewIDTellsViewsWithOneSeqApart(t *testing.T) {
 	// Issue 8 item 13: a node left through its singleton view 3.2 and,
 	// restarted, installed 3.1 of all nodes. The seq repeats; the ID not.
-	if a, b := ViewID(3, 2), ViewID(3, 1); a == b || a != "3.2" {
+	if a, b := nodebus.ViewID(3, 2), nodebus.ViewID(3, 1); a == b || a != "3.2" {
 		t.Fatalf("ViewID(3, 2) = %q, ViewID(3, 1) = %q", a, b)
 	}
 }
