@@ -218,7 +218,9 @@ func (d *Daemon) nicEvent(ev nic.Event, ok bool) {
 	d.syncPort(i)
 	works := d.linkWorks(i)
 	lvl := slog.LevelWarn
-	if works {
+	if works || ev.Action == "set it up" {
+		// A NIC that appeared down was set up: the next event says
+		// whether it works.
 		lvl = slog.LevelInfo
 	}
 	line := ev.String()

@@ -238,9 +238,15 @@ func TestMissingNICIsOpenedWhenItAppears(t *testing.T) {
 		t.Errorf("heartbeats %q, want %q", s.Heartbeats, want)
 	}
 
-	// hb1 appears: its port opens and both nodes hear each other on it.
+	// hb1 appears, down, and is set up: its port opens and both nodes
+	// hear each other on it.
 	n1.nics.setNICs(nic.NIC{Ifindex: 2, Name: "hb0", MAC: hb0}, nic.NIC{Ifindex: 3, Name: "hb1", MAC: hb1})
-	n1.event(nicDown(1, 0, nil, nic.StateMissing, "no interface hb1"), nicUp(1, 3, hb1))
+	appeared := nicDown(1, 3, hb1, nic.StateAdminDown, "administratively down")
+	appeared.Action = "set it up"
+	n1.event(nicDown(1, 0, nil, nic.StateMissing, "no interface hb1"), appeared)
+	mustLog(t, n1, "INFO link 1 (hb1): admin-down: administratively down; set it up (was missing)")
+	appeared.Action = ""
+	n1.event(appeared, nicUp(1, 3, hb1))
 	bothUp := func(what string) {
 		eventually(t, what, func() (bool, string) {
 			a, b := linkOf(n1.d.Status(), 2, 1), linkOf(n2.d.Status(), 1, 1)
@@ -248,7 +254,7 @@ func TestMissingNICIsOpenedWhenItAppears(t *testing.T) {
 		})
 	}
 	bothUp("hb1 works once it appears")
-	mustLog(t, n1, "INFO link 1 (hb1): up (was missing)")
+	mustLog(t, n1, "INFO link 1 (hb1): up (was admin-down)")
 	if got := n1.d.Status().LocalLinks[1]; got.State != "up" || got.Reason != "" || got.MAC != hb1.String() {
 		t.Errorf("local link 1 after it appeared: %+v", got)
 	}
