@@ -248,7 +248,10 @@ func TestServiceUnit(t *testing.T) {
 	if unit == string(b) {
 		t.Fatal("concord-noded.service: no ExecStart=/usr/sbin/concord-noded")
 	}
-	for _, want := range []string{"Type=notify", "BusName=" + busName, "WatchdogSec=", "WantedBy=multi-user.target"} {
+	// No start timeout: READY=1 waits for a working heartbeat link, and a
+	// node whose NICs have no carrier must not be killed and restarted
+	// in a loop meanwhile.
+	for _, want := range []string{"Type=notify", "BusName=" + busName, "WatchdogSec=", "TimeoutStartSec=infinity", "WantedBy=multi-user.target"} {
 		if !strings.Contains(unit, "\n"+want) {
 			t.Errorf("concord-noded.service lacks %s", want)
 		}

@@ -81,7 +81,8 @@ func main() {
 		os.Exit(exitConfig)
 	}
 	// The bus name is taken before the loop runs, which tells systemd
-	// READY=1: a client that sees the unit started finds the API.
+	// READY=1 (once a heartbeat link works): a client that sees the unit
+	// started finds the API.
 	bus, err := busapi.Open(d, busapi.Options{Logger: o.Logger, LogControl: logControl})
 	if err != nil {
 		o.Logger.Error("cannot start: " + err.Error())

@@ -17,6 +17,26 @@ type Status struct {
 	// Heartbeats is how heartbeats use the links: "alternating" (one link
 	// each, in turn), "on every link (why)", or "on one link".
 	Heartbeats string `json:"heartbeats"`
+	// LocalLinks are this node's heartbeat NICs, in link order.
+	LocalLinks []LocalLink `json:"local_links,omitempty"`
+	// Waiting says what the node waits for, "" when nothing: "a working
+	// heartbeat link: hb0 no-carrier, hb1 missing" (READY is not sent to
+	// systemd and the replicated configuration is not bootstrapped until
+	// one works).
+	Waiting string `json:"waiting,omitempty"`
+}
+
+// LocalLink is one heartbeat link of this node, as its NIC is.
+type LocalLink struct {
+	Index     uint8  `json:"index"`
+	Interface string `json:"interface"` // the NIC used: this node's cluster.conf names it
+	MAC       string `json:"mac"`       // the NIC's MAC; "" while there is no such NIC
+	// State: up | no-carrier | admin-down | oper-down | missing | renamed
+	// (frames cannot flow) | wrong-mac (up, but the configuration gives
+	// this link another MAC, so frames sent to this node alone miss it) |
+	// no-socket (up, but the link cannot be opened).
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"` // what is wrong, for an admin; "" when up
 }
 
 // ConfigInfo is the state of the replicated configuration here.
@@ -72,5 +92,8 @@ type LinkInfo struct {
 	Index     uint8  `json:"index"`
 	Interface string `json:"interface"`
 	MAC       string `json:"mac"`
-	State     string `json:"state"` // up | down | local
+	// State: for a peer, up | down (frames heard within link_dead_time
+	// or not); for this node, its LocalLink's state.
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"` // this node's links only: what is wrong
 }

@@ -21,6 +21,9 @@ type Options struct {
 	Totem     string // extra lines for the [cluster] section (timings)
 	NoStart   bool   // boot and configure, but leave concord-noded stopped
 	ConfNodes int    // nodes listed in cluster.conf and started; default Nodes
+	// LinksDown leaves the heartbeat NICs down, as a fresh install does
+	// (see cluster.Options.LinksDown): concord-noded must set them up.
+	LinksDown bool
 }
 
 // Cluster is a booted test cluster with Concord installed and configured.
@@ -49,7 +52,7 @@ func Boot(ctx context.Context, env cluster.Env, o Options) (*Cluster, error) {
 	if deb == "" {
 		return nil, errors.New("CONCORD_DEB does not name a built package (run make deb, or make integration)")
 	}
-	hc, err := cluster.New(ctx, env, cluster.Options{Nodes: o.Nodes, Deb: deb})
+	hc, err := cluster.New(ctx, env, cluster.Options{Nodes: o.Nodes, Deb: deb, LinksDown: o.LinksDown})
 	if err != nil {
 		return nil, err
 	}

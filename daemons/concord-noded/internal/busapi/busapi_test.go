@@ -147,7 +147,10 @@ func threeNodes() nodebus.Status {
 		Quorum: nodebus.QuorumInfo{Quorate: true, TotalVotes: 3, ExpectedVotes: 6, Quorum: 4, Reason: "3 of 6 votes"},
 		Nodes: []nodebus.NodeInfo{node(1, "alpha", "joined", map[string]string{"rack": "r1"}), node(2, "beta", "joined", nil),
 			node(3, "gamma", "down", nil)},
-		Config: nodebus.ConfigInfo{Leader: 1, Index: 77}, Heartbeats: "alternating"}
+		Config: nodebus.ConfigInfo{Leader: 1, Index: 77}, Heartbeats: "alternating",
+		LocalLinks: []nodebus.LocalLink{{Index: 0, Interface: "hb0", MAC: "02:00:00:00:00:02", State: "no-carrier", Reason: "no carrier"},
+			{Index: 1, Interface: "hb1", State: "missing", Reason: "no interface hb1"}},
+		Waiting: "a working heartbeat link: hb0 no-carrier, hb1 missing"}
 }
 
 // checkProps reads every property of iface at path and compares it with want.

@@ -40,6 +40,8 @@ func managerProps(s nodebus.Status) prop.Map {
 		"ConfigLeader":    changeProp(s.Config.Leader),
 		"ConfigIndex":     changeProp(s.Config.Index),
 		"Heartbeats":      changeProp(s.Heartbeats),
+		"LocalLinks":      changeProp(localLinkRows(s.LocalLinks)),
+		"Waiting":         changeProp(s.Waiting),
 		"FrameCounters":   {Value: map[string]uint64{}, Emit: prop.EmitFalse},
 	}}
 }
@@ -146,6 +148,19 @@ func linkRows(ls []nodebus.LinkInfo) []linkRow {
 	return rows
 }
 
+type localLinkRow struct {
+	Index                         uint8
+	Interface, MAC, State, Reason string
+}
+
+func localLinkRows(ls []nodebus.LocalLink) []localLinkRow {
+	rows := make([]localLinkRow, 0, len(ls))
+	for _, l := range ls {
+		rows = append(rows, localLinkRow{l.Index, l.Interface, l.MAC, l.State, l.Reason})
+	}
+	return rows
+}
+
 // apply sets every property from s; only changed values emit. Version and
 // LocalNodeNumber are const for clients, but they are set here too: the
 // objects are exported before the first status is known.
@@ -176,6 +191,8 @@ func (b *Bus) apply(s nodebus.Status, counters map[string]uint64) {
 	set(b.mgr, "m.ConfigLeader", m, "ConfigLeader", s.Config.Leader)
 	set(b.mgr, "m.ConfigIndex", m, "ConfigIndex", s.Config.Index)
 	set(b.mgr, "m.Heartbeats", m, "Heartbeats", s.Heartbeats)
+	set(b.mgr, "m.LocalLinks", m, "LocalLinks", localLinkRows(s.LocalLinks))
+	set(b.mgr, "m.Waiting", m, "Waiting", s.Waiting)
 	if counters == nil {
 		counters = map[string]uint64{}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
+	"github.com/concord-ha/concord/daemons/concord-noded/internal/nic"
 	"github.com/concord-ha/concord/daemons/concord-noded/internal/storerun"
 	"github.com/concord-ha/concord/lib/api/config"
 	"github.com/concord-ha/concord/lib/api/nodebus"
@@ -98,6 +99,17 @@ type Daemon struct {
 	degraded      bool   // some peer is missing on some link, as of the last tick
 	allLinksUntil uint64 // a peer asked for heartbeats on every link until this tick
 
+	// This node's heartbeat NICs (nics.go).
+	linkNames   []string // interfaces of this node's links, from its cluster.conf; never changes
+	local       []localLink
+	nics        NICs
+	open        PortOpener
+	nicEvents   <-chan nic.Event
+	running     bool               // Run has started the link readers
+	ready       bool               // READY=1 was sent
+	saidWaiting bool               // "not ready" was logged
+	notify      func(state string) // sd_notify
+
 	mu     sync.Mutex
 	status nodebus.Status
 }
@@ -109,7 +121,8 @@ type Port interface {
 	Close() error
 }
 
-// New loads the configuration and key and opens the links and the store.
+// New loads the configuration and key, opens the store, sets this node's
+// heartbeat NICs up and opens the links of those that exist.
 func New(opts Options) (*Daemon, error) {
 	fc, err := config.Load(opts.ConfigPath)
 	if err != nil {
@@ -129,37 +142,38 @@ func New(opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	group := link.MulticastGroup(fc.ID)
-	var ports []Port
+	// The manager checks names only: the MACs to check are the
+	// configuration's in force, which can change (see checkLinkConfig).
+	links := make([]nic.Link, len(self.Links))
 	for i, l := range self.Links {
-		c, err := link.Open(l.Interface, group)
-		if err != nil {
-			for _, p := range ports {
-				p.Close()
-			}
-			return nil, fmt.Errorf("link %d (%s): %w", i, l.Interface, err)
-		}
-		ports = append(ports, c)
+		links[i] = nic.Link{Index: i, Interface: l.Interface}
+	}
+	m, err := nic.New(links, nic.Options{Policy: nic.PolicyLeaveDown})
+	if err != nil {
+		return nil, err
 	}
 	opts.NodeName = name
-	d, err := NewWith(opts, fc, key, ports)
+	d, err := NewWith(opts, fc, key, make([]Port, len(self.Links)))
 	if err != nil {
-		for _, p := range ports {
-			p.Close()
-		}
+		return nil, err
+	}
+	group := link.MulticastGroup(fc.ID)
+	if err := d.UseNICs(m, func(ifname string) (Port, error) { return link.Open(ifname, group) }); err != nil {
+		d.closePorts()
 		return nil, err
 	}
 	return d, nil
 }
 
-// NewWith builds a daemon from a parsed configuration, a key and open ports
-// (one per link of this node, in order).
+// NewWith builds a daemon from a parsed configuration, a key and ports,
+// one per link of this node, in order: open ones are taken to work; nil
+// ones are opened by UseNICs when their NIC exists.
 func NewWith(opts Options, fc *config.Cluster, key []byte, ports []Port) (*Daemon, error) {
 	d := &Daemon{opts: opts, log: opts.Logger, counters: map[string]uint64{}, events: nopEvents{},
 		reqs: make(chan func(), 64), stopped: make(chan struct{}), rx: make(chan rxFrame, 4096),
 		state: "starting", ports: ports, reasm: map[reasmKey]*reassembly{}, seqs: make(chan uint64, 1),
 		told: map[uint16]uint64{}, mending: map[uint16]uint64{}, jobs: jobTable{byID: map[uint32]*job{}},
-		leaderWait: defaultLeaderWait}
+		leaderWait: defaultLeaderWait, notify: func(s string) { daemon.SdNotify(false, s) }}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -169,6 +183,15 @@ func NewWith(opts Options, fc *config.Cluster, key []byte, ports []Port) (*Daemo
 		return nil, fmt.Errorf("no node named %q in the configuration", opts.NodeName)
 	}
 	d.self = *self
+	if len(ports) > len(self.Links) {
+		return nil, fmt.Errorf("%d ports for the %d links of node %s", len(ports), len(self.Links), self.Name)
+	}
+	ports = append(ports, make([]Port, len(self.Links)-len(ports))...)
+	d.ports = ports
+	for _, l := range self.Links {
+		d.linkNames = append(d.linkNames, l.Interface)
+	}
+	d.local = newLocalLinks(d.linkNames, ports)
 	d.inc = uint64(time.Now().UnixNano())
 	var err error
 	if d.sealer, err = frame.NewSealer(key, fc.ID, self.Number, d.inc); err != nil {
@@ -199,6 +222,7 @@ func NewWith(opts Options, fc *config.Cluster, key []byte, ports []Port) (*Daemo
 	}
 	d.group = link.MulticastGroup(fc.ID)
 	d.health = link.NewHealth(d.ticks(fc.Totem.LinkDeadTime))
+	d.store.SetDeaf(!d.anyLinkWorks())
 	// The status is whole from the start: the D-Bus adapter exports it
 	// before the loop runs.
 	d.publish(d.buildStatus())
@@ -271,7 +295,9 @@ func toIDs(ns []uint16) []membership.NodeID {
 
 func (d *Daemon) closePorts() {
 	for _, p := range d.ports {
-		p.Close()
+		if p != nil {
+			p.Close()
+		}
 	}
 }
 
@@ -288,16 +314,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// The store and the view-seq writer finish what they write before Run
 	// returns: nothing touches the state directory afterwards.
 	defer func() { stopStore(); wg.Wait() }()
+	wctx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	if err := d.watchNICs(wctx); err != nil {
+		return err
+	}
+	d.running = true
 	for i, p := range d.ports {
-		go d.readLink(uint8(i), p)
+		if p != nil {
+			go d.readLink(uint8(i), p)
+		}
 	}
 	if wd, err := daemon.SdWatchdogEnabled(false); err == nil && wd > 0 {
 		d.wdEvery = wd / 3
 	}
-	d.refresh()
 	d.log.Info("concord-noded started", "node", d.self.Number, "name", d.self.Name, "cluster", d.cfg.Name,
 		"links", len(d.ports), "incarnation", d.inc)
-	daemon.SdNotify(false, daemon.SdNotifyReady)
+	d.linksChanged() // READY=1, or why not yet
+	d.refresh()
 	if !d.store.Initialized() {
 		d.probe(0)
 	}
@@ -333,6 +367,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			fn()
 		case ev := <-d.store.Events():
 			d.storeEvent(ev)
+		case ev, ok := <-d.nicEvents:
+			d.nicEvent(ev, ok)
 		case <-t.C:
 			d.onTick()
 		}
@@ -512,6 +548,7 @@ func (d *Daemon) applyConfig(c *config.Cluster) {
 		d.self = *n
 	}
 	d.cfg = c
+	d.checkLinkConfig()
 	for _, n := range old.Nodes {
 		if c.Node(n.Number) == nil {
 			d.opener.Forget(n.Number)

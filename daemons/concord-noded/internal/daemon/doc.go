@@ -4,6 +4,7 @@
 // ticks, requests and config-store events. Its neighbours do their own
 // work and talk to it only through channels: the config-store runner
 // (storerun), the D-Bus adapter (busapi, which reaches the loop through the
-// methods in api.go and hears from it through Events), and the link
+// methods in api.go and hears from it through Events), the heartbeat NIC
+// manager (nic, whose changes come as events; see nics.go), and the link
 // readers.
 package daemon

@@ -33,12 +33,13 @@ func (d *Daemon) sendHeartbeat(payload []byte) {
 // are several links, each still gets at least two heartbeats within the
 // link dead-time, every node has every link this one has (a node with
 // fewer would hear only some turns), no peer is missing on a link here,
-// and no peer asked for every link lately.
+// no peer asked for every link lately, and every NIC of this node works
+// (a turn on a NIC that is down would be a heartbeat lost).
 func (d *Daemon) alternate() bool {
 	t := d.cfg.Totem
 	n := len(d.ports)
 	return n > 1 && 2*time.Duration(n)*t.HeartbeatInterval <= t.LinkDeadTime &&
-		!d.fewerLinks() && !d.degraded && d.tick >= d.allLinksUntil
+		!d.fewerLinks() && !d.degraded && d.tick >= d.allLinksUntil && d.allLinksWork()
 }
 
 // fewerLinks reports whether some configured node has fewer links than
@@ -60,6 +61,8 @@ func (d *Daemon) heartbeatMode() string {
 		return "on one link"
 	case d.alternate():
 		return "alternating"
+	case !d.allLinksWork():
+		return "on every link that works (" + d.linkProblems() + " here)"
 	case d.degraded:
 		return "on every link (a node is missing on a link here)"
 	case d.tick < d.allLinksUntil:

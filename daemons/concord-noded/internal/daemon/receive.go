@@ -3,7 +3,6 @@ package daemon
 import (
 	"errors"
 	"net"
-	"time"
 
 	"github.com/concord-ha/concord/lib/core/membership"
 	"github.com/concord-ha/concord/lib/wire/frame"
@@ -11,16 +10,17 @@ import (
 
 func (d *Daemon) readLink(idx uint8, c Port) {
 	buf := make([]byte, 2048)
+	var rf readFailures
 	for {
 		n, src, err := c.ReadFrom(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			d.log.Warn("link read failed", "link", idx, "err", err)
-			time.Sleep(10 * time.Millisecond)
+			rf.failed(d, idx, err)
 			continue
 		}
+		rf.ok(d, idx)
 		b := make([]byte, n)
 		copy(b, buf[:n])
 		select {

@@ -57,6 +57,9 @@ func (d *Daemon) seal(kind uint8, payload []byte) []byte {
 
 // writeFrame sends sealed frame f on link i to addr and counts the outcome.
 func (d *Daemon) writeFrame(i int, f []byte, addr net.HardwareAddr) bool {
+	if !d.linkWorks(i) {
+		return false // its NIC is down or missing: reported, nothing to count
+	}
 	frame.SetLink(f, uint8(i))
 	if err := d.ports[i].WriteTo(f, addr); err != nil {
 		d.counters["send_errors"]++

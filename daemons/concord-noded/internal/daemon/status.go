@@ -5,8 +5,6 @@ import (
 	"maps"
 	"sort"
 
-	"github.com/coreos/go-systemd/v22/daemon"
-
 	"github.com/concord-ha/concord/lib/api/nodebus"
 	"github.com/concord-ha/concord/lib/core/membership"
 )
@@ -31,18 +29,22 @@ func (d *Daemon) buildStatus() nodebus.Status {
 	}
 	s.Config = nodebus.ConfigInfo{Leader: d.store.Leader(), Index: d.cfgIndex}
 	s.Heartbeats = d.heartbeatMode()
+	s.LocalLinks = d.localLinks()
+	s.Waiting = d.waiting()
 	for _, n := range d.cfg.Nodes {
 		ni := nodebus.NodeInfo{Number: n.Number, Name: n.Name, UUID: n.UUID.String(), Votes: n.Votes,
 			InView: inView[n.Number], Attrs: n.Attrs, State: cs.NodeState(membership.NodeID(n.Number))}
 		for i, l := range n.Links {
-			state := "down"
+			state, reason := "down", ""
 			switch {
+			case n.Number == d.self.Number && i < len(d.local):
+				state, reason = d.linkState(i)
 			case n.Number == d.self.Number:
-				state = "local"
+				reason = "not in this node's cluster.conf"
 			case i < len(d.ports) && d.health.State(n.Number, uint8(i)):
 				state = "up"
 			}
-			ni.Links = append(ni.Links, nodebus.LinkInfo{Index: uint8(i), Interface: l.Interface, MAC: l.MAC.String(), State: state})
+			ni.Links = append(ni.Links, nodebus.LinkInfo{Index: uint8(i), Interface: l.Interface, MAC: l.MAC.String(), State: state, Reason: reason})
 		}
 		s.Nodes = append(s.Nodes, ni)
 	}
@@ -69,8 +71,13 @@ func (d *Daemon) refresh() {
 		word = "quorate"
 	}
 	notif := fmt.Sprintf("view %d: %d of %d nodes, %s", s.View.Seq, len(s.View.Members), len(s.Nodes), word)
+	if p := d.linkProblems(); s.Waiting != "" {
+		notif = "waiting for " + s.Waiting
+	} else if p != "" {
+		notif += "; not up: " + p
+	}
 	if notif != d.lastNotif {
 		d.lastNotif = notif
-		daemon.SdNotify(false, "STATUS="+notif)
+		d.notify("STATUS=" + notif)
 	}
 }

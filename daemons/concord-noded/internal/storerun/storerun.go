@@ -78,6 +78,7 @@ type Runner struct {
 	stop  <-chan struct{} // closed when Run must return
 
 	peerInit atomic.Bool // a peer said it has replicated state
+	deaf     atomic.Bool // no heartbeat link works: nothing could be heard
 	init     atomic.Bool
 	leader   atomic.Uint32 // the configuration leader as of the last Ready, 0: none known
 
@@ -118,6 +119,13 @@ func (r *Runner) Initialized() bool { return r.init.Load() }
 // PeerInitialized records that a peer has replicated state: the store
 // joins its cluster instead of bootstrapping one.
 func (r *Runner) PeerInitialized() { r.peerInit.Store(true) }
+
+// SetDeaf says whether this node can hear nothing at all (no heartbeat
+// link works). While it is deaf the store neither bootstraps nor counts
+// the wait for a running cluster: silence on links that do not work says
+// nothing. The wait starts again once a link works, so a lone first node
+// still bootstraps after listening that long.
+func (r *Runner) SetDeaf(deaf bool) { r.deaf.Store(deaf) }
 
 // Leader is the configuration leader as last known, 0 if none.
 func (r *Runner) Leader() uint16 { return uint16(r.leader.Load()) }
@@ -169,6 +177,7 @@ func (r *Runner) send(ev Event) bool {
 func (r *Runner) Run(ctx context.Context) {
 	r.stop = ctx.Done()
 	waited := 0
+	saidDeaf := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -182,6 +191,18 @@ func (r *Runner) Run(ctx context.Context) {
 				}
 				r.expire()
 				break
+			}
+			if r.deaf.Load() && !r.peerInit.Load() {
+				if !saidDeaf {
+					r.log.Warn("not bootstrapping the replicated configuration: no heartbeat link works, so a running cluster could not be heard; waiting for a link")
+					saidDeaf = true
+				}
+				waited = 0
+				break
+			}
+			if saidDeaf {
+				r.log.Info("a heartbeat link works: listening for a running cluster before bootstrapping the replicated configuration")
+				saidDeaf = false
 			}
 			waited++
 			switch {

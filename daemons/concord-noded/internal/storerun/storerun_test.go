@@ -128,3 +128,50 @@ func TestProposeDoesNotBlock(t *testing.T) {
 		t.Errorf("took %d proposals, want %d", n, cap(r.props))
 	}
 }
+
+// tickSynced hands the runner one tick and returns once it was handled:
+// the tick is taken before the proposal sent after it, and a proposal is
+// answered only after everything the runner took before it.
+func tickSynced(t *testing.T, r *Runner, tag uint64) *Outcome {
+	t.Helper()
+	r.Tick()
+	for len(r.ticks) > 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if !r.Propose(Proposal{Tag: tag, Op: confstore.Op{Kind: confstore.SetOption, Key: "k", Value: "v"}}) {
+		t.Fatal("the runner refused a proposal")
+	}
+	p, _ := next(t, r, tag)
+	return p
+}
+
+// A node that hears nothing (no heartbeat link works) does not bootstrap
+// however long it waits; once a link works it listens the whole wait
+// again, then bootstraps, as a lone first node must.
+func TestDeafNodeDoesNotBootstrap(t *testing.T) {
+	r, _ := oneNode(t)
+	r.waitTicks = 3
+	r.SetDeaf(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	tag := uint64(0)
+	for range 3 * r.waitTicks {
+		tag++
+		if p := tickSynced(t, r, tag); !errors.Is(p.Err, ErrNotRunning) || r.Initialized() {
+			t.Fatalf("deaf, tick %d: bootstrapped (%v)", tag, p.Err)
+		}
+	}
+	r.SetDeaf(false)
+	for range r.waitTicks - 1 {
+		tag++
+		if tickSynced(t, r, tag); r.Initialized() {
+			t.Fatalf("bootstrapped %d ticks after a link came to work, want %d", tag-uint64(3*r.waitTicks), r.waitTicks)
+		}
+	}
+	tickSynced(t, r, tag+1)
+	if !r.Initialized() {
+		t.Fatalf("not bootstrapped %d ticks after a link came to work", r.waitTicks)
+	}
+}

@@ -375,11 +375,21 @@ func printStatus(w io.Writer, s nodebus.Status) {
 		fmt.Fprintf(w, "Config:   leader node %d, change %d applied here\n", s.Config.Leader, s.Config.Index)
 	case s.Config.Index != 0:
 		fmt.Fprintf(w, "Config:   no leader known (changes wait for one), change %d applied here\n", s.Config.Index)
+	case s.Waiting != "":
+		fmt.Fprintf(w, "Config:   not running yet: neither joined nor bootstrapped until a heartbeat link works\n")
 	default:
 		fmt.Fprintf(w, "Config:   not running yet (joining or bootstrapping the replicated configuration)\n")
 	}
 	if s.Heartbeats != "" {
 		fmt.Fprintf(w, "Links:    heartbeats %s\n", s.Heartbeats)
+	}
+	for _, l := range s.LocalLinks {
+		if l.State != "up" {
+			fmt.Fprintf(w, "NIC:      link %d (%s) %s: %s\n", l.Index, l.Interface, l.State, l.Reason)
+		}
+	}
+	if s.Waiting != "" {
+		fmt.Fprintf(w, "Waiting:  for %s\n", s.Waiting)
 	}
 	fmt.Fprintln(w)
 	printNodes(w, s.Nodes)

@@ -21,6 +21,12 @@ type Link struct {
 	Interface, MAC, State string
 }
 
+// LocalLink is a row of the Manager's LocalLinks property.
+type LocalLink struct {
+	Index                         uint8
+	Interface, MAC, State, Reason string
+}
+
 // ManagerWant is what each Manager property must be for the status s
 // (the document `concordctl status --json` prints). Features and
 // FrameCounters are not in the status: they are Any.
@@ -29,6 +35,10 @@ func ManagerWant(s nodebus.Status) map[string]any {
 	if members == nil {
 		members = []uint16{}
 	}
+	local := []LocalLink{}
+	for _, l := range s.LocalLinks {
+		local = append(local, LocalLink{l.Index, l.Interface, l.MAC, l.State, l.Reason})
+	}
 	return map[string]any{
 		"Version": s.Version, "Features": Any, "ClusterName": s.Cluster.Name, "ClusterID": s.Cluster.ID,
 		"LocalNodeNumber": s.LocalNode, "LocalNodeName": s.LocalName, "State": s.State,
@@ -36,7 +46,7 @@ func ManagerWant(s nodebus.Status) map[string]any {
 		"Quorate": s.Quorum.Quorate, "TotalVotes": s.Quorum.TotalVotes, "ExpectedVotes": s.Quorum.ExpectedVotes,
 		"Quorum": s.Quorum.Quorum, "QuorumReason": s.Quorum.Reason,
 		"ConfigLeader": s.Config.Leader, "ConfigIndex": s.Config.Index, "Heartbeats": s.Heartbeats,
-		"FrameCounters": Any,
+		"FrameCounters": Any, "LocalLinks": local, "Waiting": s.Waiting,
 	}
 }
 
