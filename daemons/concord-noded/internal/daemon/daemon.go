@@ -98,6 +98,8 @@ type Daemon struct {
 	degraded      bool   // some peer is missing on some link, as of the last tick
 	allLinksUntil uint64 // a peer asked for heartbeats on every link until this tick
 
+	net netStats // frames per peer and link, and warnings about failing ones (linkstats.go, authwarn.go)
+
 	mu     sync.Mutex
 	status nodebus.Status
 }
@@ -389,6 +391,9 @@ func (d *Daemon) onTick() {
 	}
 	if d.tick%d.ticks(probeEvery) == 0 && !d.store.Initialized() {
 		d.probe(0)
+	}
+	if d.tick%d.echoTicks() == 0 {
+		d.sendEchoes()
 	}
 	for _, ch := range d.health.Tick(d.tick) {
 		state := "down"

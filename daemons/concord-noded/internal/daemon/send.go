@@ -63,6 +63,7 @@ func (d *Daemon) writeFrame(i int, f []byte, addr net.HardwareAddr) bool {
 		return false
 	}
 	d.counters["sent"]++
+	d.sent(i, addr)
 	return true
 }
 

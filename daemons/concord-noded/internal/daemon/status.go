@@ -33,6 +33,7 @@ func (d *Daemon) buildStatus() nodebus.Status {
 	for _, n := range d.cfg.Nodes {
 		ni := nodebus.NodeInfo{Number: n.Number, Name: n.Name, UUID: n.UUID.String(), Votes: n.Votes,
 			InView: inView[n.Number], Attrs: n.Attrs, State: cs.NodeState(membership.NodeID(n.Number))}
+		ni.AuthFailures, ni.LastAuthFailure = d.authStatus(n.Number)
 		for i, l := range n.Links {
 			state := "down"
 			switch {
@@ -46,6 +47,7 @@ func (d *Daemon) buildStatus() nodebus.Status {
 		s.Nodes = append(s.Nodes, ni)
 	}
 	sort.Slice(s.Nodes, func(i, j int) bool { return s.Nodes[i].Number < s.Nodes[j].Number })
+	s.OtherClusters = d.otherClusters()
 	return s
 }
 
