@@ -36,6 +36,8 @@ type Backend interface {
 	// SendGroup sends payloads in order and returns how many were taken.
 	SendGroup(group string, payloads [][]byte) (int, error)
 	SendNode(node uint16, payload []byte) error
+	// LinkStats is every peer's statistics on every link, as of now.
+	LinkStats() ([]nodebus.LinkStat, error)
 }
 
 // Options configure Open.
