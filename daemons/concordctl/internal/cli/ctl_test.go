@@ -31,6 +31,7 @@ type stub struct {
 	jobErr  error // returned by Wait
 	jobs    int   // jobs started
 	waited  []dbus.ObjectPath
+	links   []nodebus.LinkStat
 }
 
 func (s *stub) job() (dbus.ObjectPath, error) {
