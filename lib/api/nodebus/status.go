@@ -64,9 +64,11 @@ type NodeInfo struct {
 	// AuthFailures counts the frames from this node's link MACs that
 	// failed authentication here, usually because its authkey differs
 	// from this node's; LastAuthFailure is the time of the last one
-	// (RFC 3339), "" if none.
+	// (RFC 3339), "" if none. AuthFailing: none of its frames
+	// authenticated since the last failure.
 	AuthFailures    uint64 `json:"auth_failures,omitempty"`
 	LastAuthFailure string `json:"last_auth_failure,omitempty"`
+	AuthFailing     bool   `json:"auth_failing,omitempty"`
 }
 
 // LinkInfo is one heartbeat link of a node, as this node hears it.

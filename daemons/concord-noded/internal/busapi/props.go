@@ -44,7 +44,7 @@ func managerProps(s nodebus.Status) prop.Map {
 }
 
 func nodeProps(n nodebus.NodeInfo) prop.Map {
-	return prop.Map{nodebus.NodeIface: {
+	m := prop.Map{nodebus.NodeIface: {
 		"Number":     constProp(n.Number),
 		"Name":       changeProp(n.Name),
 		"UUID":       changeProp(n.UUID),
@@ -53,9 +53,10 @@ func nodeProps(n nodebus.NodeInfo) prop.Map {
 		"InView":     changeProp(n.InView),
 		"Links":      changeProp(linkRows(n.Links)),
 		"Attributes": changeProp(nonNilMap(n.Attrs)),
-		"AuthFailures":    changeProp(n.AuthFailures),
-		"LastAuthFailure": changeProp(n.LastAuthFailure),
 	}}
+	m[nodebus.NodeIface]["AuthFailures"] = changeProp(n.AuthFailures)
+	m[nodebus.NodeIface]["LastAuthFailure"] = changeProp(n.LastAuthFailure)
+	return m
 }
 
 func jobProps(j nodebus.Job) prop.Map {

@@ -52,8 +52,10 @@ func (r *rateLimit) due(now, every uint64) bool {
 // failed authentication.
 type authFailures struct {
 	rateLimit
-	count uint64
-	last  time.Time
+	count   uint64
+	last    time.Time
+	failing bool // no authentic frame from the node since the last failure
+	told    bool // a warning went out since its frames last authenticated again
 }
 
 // strangerKey is a source of frames that is not a configured node of this
@@ -112,12 +114,19 @@ func (d *Daemon) authFailed(f rxFrame, h frame.Header) {
 	}
 	a.count++
 	a.last = time.Now()
+	if !a.failing {
+		a.failing = true
+		d.dirty = true
+	}
+	for l := range d.ports {
+		d.path(node, uint8(l)).authBad = true
+	}
 	if !a.due(d.tick, d.warnTicks()) {
 		return
 	}
 	n, total := a.since, a.count
 	a.since = 0
-	d.dirty = true
+	a.told = true
 	who, link := d.nodeLink(node, f.src)
 	claim := ""
 	if h.Sender != node {
@@ -127,6 +136,25 @@ func (d *Daemon) authFailed(f rxFrame, h frame.Header) {
 		who, link, claim, d.keyPath(), since(n, total)),
 		"node", node, "link", f.link, "mac", f.src.String(), "claimed_node", h.Sender,
 		"reason", "authentication failed", "frames", n, "total", total)
+}
+
+// authGood is an authentic frame from node after some of its frames
+// failed: its key is right again. Said once per warning, so a forger
+// that sends with a node's address cannot make it say more.
+func (d *Daemon) authGood(node uint16) {
+	a := d.net.auth[node]
+	if a == nil || !a.failing {
+		return
+	}
+	a.failing = false
+	d.dirty = true
+	if !a.told {
+		return
+	}
+	a.told = false
+	who, _ := d.nodeLink(node, nil)
+	d.log.Info(fmt.Sprintf("frames from %s authenticate again (%d failed in all, the last at %s)", who, a.count, a.last.Format(time.RFC3339)),
+		"node", node, "reason", "authentication works", "total", a.count)
 }
 
 // nodeLink names node and its configured link with address mac: "node2",
@@ -203,13 +231,11 @@ func (d *Daemon) linkName(link uint8) string {
 	return fmt.Sprintf("link %d", link)
 }
 
-// authStatus is what the status shows of node's failed frames.
-func (d *Daemon) authStatus(node uint16) (uint64, string) {
-	a := d.net.auth[node]
-	if a == nil {
-		return 0, ""
+// authStatus puts what the status shows of node's failed frames in ni.
+func (d *Daemon) authStatus(ni *nodebus.NodeInfo) {
+	if a := d.net.auth[ni.Number]; a != nil {
+		ni.AuthFailures, ni.LastAuthFailure, ni.AuthFailing = a.count, a.last.Format(time.RFC3339), a.failing
 	}
-	return a.count, a.last.Format(time.RFC3339)
 }
 
 // otherClusters is what the status shows of frames of other clusters.

@@ -140,6 +140,10 @@ func TestWrongKeyWarningIsRateLimited(t *testing.T) {
 		}
 	}
 
+	if !st.Nodes[2].AuthFailing {
+		t.Errorf("status: node 3 is not failing")
+	}
+
 	// The header's sender is not authenticated: a frame from node 3's
 	// address that claims another sender is node 3's, and says so.
 	d.tick += perMinute
@@ -147,6 +151,37 @@ func TestWrongKeyWarningIsRateLimited(t *testing.T) {
 	d.receive(rxFrame{link: 0, src: mac3, data: f})
 	if w := lb.messages("fail authentication"); len(w) != 12 || !strings.Contains(w[11], "frames from n3 (hb0 02:00:00:00:00:03), which claim to be from node 2, fail authentication") {
 		t.Errorf("a frame claiming node 2 from node 3's address: %q", w[len(w)-1])
+	}
+
+	// Node 3's key fixed: its frames authenticate, once said.
+	good, err := frame.NewSealer(testKey, c.ID, 3, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		f, _, _ := good.Seal(nil, frame.KindMembership, []byte("heartbeat"))
+		d.receive(rxFrame{link: 1, src: c.Node(3).Links[1].MAC, data: f})
+		d.tick++
+	}
+	if m := lb.messages("authenticate again"); len(m) != 1 || !strings.HasPrefix(m[0], fmt.Sprintf("frames from n3 authenticate again (%d failed in all, the last at ", frames+1)) {
+		t.Errorf("node 3's frames authentic again: %q", m)
+	}
+	if n := d.buildStatus().Nodes[2]; n.AuthFailing || n.AuthFailures != frames+1 {
+		t.Errorf("status after node 3's frames authenticate again: failing %v, %d failures", n.AuthFailing, n.AuthFailures)
+	}
+
+	// A forger sending with node 3's address, between its authentic
+	// frames, makes no more lines than the limit lets out.
+	lines := len(lb.messages("n3"))
+	for range 3 * perMinute {
+		f := seal(t, otherKey, c.ID, 3, frame.KindMembership, []byte("forged"))
+		d.receive(rxFrame{link: 0, src: mac3, data: f})
+		f, _, _ = good.Seal(nil, frame.KindMembership, []byte("heartbeat"))
+		d.receive(rxFrame{link: 0, src: mac3, data: f})
+		d.tick++
+	}
+	if n := len(lb.messages("n3")) - lines; n > 6 {
+		t.Errorf("forged frames between authentic ones for 3 minutes: %d lines, want at most 3 warnings and 3 lines saying they authenticate again", n)
 	}
 }
 

@@ -48,6 +48,7 @@ type pathStat struct {
 	lastTick uint64        // tick of the last authentic frame
 	rtt      time.Duration // of the last echo reply
 	rttTick  uint64        // tick it came; 0: none yet
+	authBad  bool          // a frame from the peer's address failed authentication since the last authentic one
 }
 
 // linkTotals is what belongs to a link rather than a peer.
@@ -126,6 +127,10 @@ func (d *Daemon) heard(node uint16, link uint8) {
 	p.in++
 	p.heard = true
 	p.lastTick = d.tick
+	if p.authBad {
+		p.authBad = false
+		d.authGood(node)
+	}
 }
 
 // drop counts a dropped frame under counter (a "dropped_" name of

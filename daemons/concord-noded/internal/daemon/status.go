@@ -33,7 +33,7 @@ func (d *Daemon) buildStatus() nodebus.Status {
 	for _, n := range d.cfg.Nodes {
 		ni := nodebus.NodeInfo{Number: n.Number, Name: n.Name, UUID: n.UUID.String(), Votes: n.Votes,
 			InView: inView[n.Number], Attrs: n.Attrs, State: cs.NodeState(membership.NodeID(n.Number))}
-		ni.AuthFailures, ni.LastAuthFailure = d.authStatus(n.Number)
+		d.authStatus(&ni)
 		for i, l := range n.Links {
 			state := "down"
 			switch {

@@ -15,11 +15,14 @@ import (
 // this node's links.
 func printWarnings(w io.Writer, s nodebus.Status) {
 	for _, n := range s.Nodes {
-		if n.AuthFailures == 0 {
-			continue
+		switch {
+		case n.AuthFailing:
+			fmt.Fprintf(w, "Warning:  %d frames from %s failed authentication here, the last at %s: its authkey differs from this node's\n",
+				n.AuthFailures, n.Name, n.LastAuthFailure)
+		case n.AuthFailures > 0:
+			fmt.Fprintf(w, "Earlier:  %d frames from %s failed authentication here, the last at %s; its frames authenticate since\n",
+				n.AuthFailures, n.Name, n.LastAuthFailure)
 		}
-		fmt.Fprintf(w, "Warning:  %d frames from %s failed authentication here, the last at %s: its authkey differs from this node's\n",
-			n.AuthFailures, n.Name, n.LastAuthFailure)
 	}
 	for _, o := range s.OtherClusters {
 		fmt.Fprintf(w, "Warning:  %d frames of another cluster (id %d) from MAC %s on %s, the last at %s: two clusters share this link\n",

@@ -15,7 +15,9 @@ func (s *stub) LinkStats() ([]nodebus.LinkStat, error) { return s.links, s.err }
 // another cluster on hb1, and link statistics.
 func troubled() (nodebus.Status, []nodebus.LinkStat) {
 	s := threeNodes()
-	s.Nodes[2].AuthFailures, s.Nodes[2].LastAuthFailure = 4521, "2026-12-02T10:11:12Z"
+	s.Nodes[2].AuthFailures, s.Nodes[2].LastAuthFailure, s.Nodes[2].AuthFailing = 4521, "2026-12-02T10:11:12Z", true
+	// node2's key was wrong and was fixed.
+	s.Nodes[1].AuthFailures, s.Nodes[1].LastAuthFailure = 12, "2026-12-01T09:00:00Z"
 	s.OtherClusters = []nodebus.OtherCluster{{ClusterID: 9, MAC: "02:aa:00:00:00:01", Link: 1, Interface: "hb1", Frames: 17, Last: "2026-12-02T10:11:13Z"}}
 	ls := []nodebus.LinkStat{
 		{Node: 2, Name: "node2", Link: 0, Interface: "hb0", State: "up", FramesIn: 81234, FramesOut: 81301, LastHeardMs: 30, RTTMicros: 212},
