@@ -62,7 +62,7 @@ type linkTotals struct {
 // the maps are made when first needed.
 type netStats struct {
 	paths map[pathKey]*pathStat
-	links map[uint8]*linkTotals
+	links []linkTotals       // by link index
 	macs  map[[6]byte]uint16 // link MAC -> node, of the configuration in macsOf
 	// macsOf is the configuration macs was made from: applyConfig puts a
 	// new one in d.cfg, and macs follows at the next lookup.
@@ -90,15 +90,10 @@ func (d *Daemon) path(node uint16, link uint8) *pathStat {
 
 func (d *Daemon) linkTotals(link uint8) *linkTotals {
 	s := &d.net
-	t := s.links[link]
-	if t == nil {
-		if s.links == nil {
-			s.links = map[uint8]*linkTotals{}
-		}
-		t = &linkTotals{}
-		s.links[link] = t
+	if int(link) >= len(s.links) {
+		s.links = append(s.links, make([]linkTotals, int(link)+1-len(s.links))...)
 	}
-	return t
+	return &s.links[link]
 }
 
 // macNode is the configured node whose link has MAC mac, or 0.
@@ -244,8 +239,8 @@ func (d *Daemon) linkStats() []nodebus.LinkStat {
 			if d.health.State(n.Number, uint8(l)) {
 				st.State = "up"
 			}
-			if t := d.net.links[uint8(l)]; t != nil {
-				st.FramesOut = t.multicast
+			if l < len(d.net.links) {
+				st.FramesOut = d.net.links[l].multicast
 			}
 			if p := d.net.paths[pathKey{n.Number, uint8(l)}]; p != nil {
 				st.FramesIn = p.in
@@ -264,8 +259,8 @@ func (d *Daemon) linkStats() []nodebus.LinkStat {
 		}
 	}
 	for l := range d.ports {
-		if t := d.net.links[uint8(l)]; t != nil && len(t.drops) > 0 {
-			out = append(out, nodebus.LinkStat{Link: uint8(l), Interface: local(l), Drops: maps.Clone(t.drops),
+		if l < len(d.net.links) && len(d.net.links[l].drops) > 0 {
+			out = append(out, nodebus.LinkStat{Link: uint8(l), Interface: local(l), Drops: maps.Clone(d.net.links[l].drops),
 				LastHeardMs: -1, RTTMicros: -1})
 		}
 	}
