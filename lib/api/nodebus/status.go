@@ -17,6 +17,12 @@ type Status struct {
 	// Heartbeats is how heartbeats use the links: "alternating" (one link
 	// each, in turn), "on every link (why)", or "on one link".
 	Heartbeats string `json:"heartbeats"`
+	// OtherClusters are the sources of frames of another cluster id heard
+	// on this node's links: two clusters share a link.
+	OtherClusters []OtherCluster `json:"other_clusters,omitempty"`
+	// LinkStats is filled by `concordctl status --links` only, from
+	// GetLinkStats; the daemon's status leaves it out.
+	LinkStats []LinkStat `json:"link_stats,omitempty"`
 	// LocalLinks are this node's heartbeat NICs, in link order.
 	LocalLinks []LocalLink `json:"local_links,omitempty"`
 	// Waiting says what the node waits for, "" when nothing: "a working
@@ -85,6 +91,14 @@ type NodeInfo struct {
 	InView bool              `json:"in_view"`
 	Links  []LinkInfo        `json:"links"`
 	Attrs  map[string]string `json:"attributes,omitempty"`
+	// AuthFailures counts the frames from this node's link MACs that
+	// failed authentication here, usually because its authkey differs
+	// from this node's; LastAuthFailure is the time of the last one
+	// (RFC 3339), "" if none. AuthFailing: none of its frames
+	// authenticated since the last failure.
+	AuthFailures    uint64 `json:"auth_failures,omitempty"`
+	LastAuthFailure string `json:"last_auth_failure,omitempty"`
+	AuthFailing     bool   `json:"auth_failing,omitempty"`
 }
 
 // LinkInfo is one heartbeat link of a node, as this node hears it.

@@ -53,6 +53,7 @@
 //	4 KindMembershipFrag  a fragment of a membership message
 //	5 KindNotMember       a NotMember notice
 //	6 KindStateLost       a StateLost notice
+//	7 KindEcho            an Echo request or reply
 //
 // # Fragment (payload of KindConfig and KindMembershipFrag)
 //
@@ -90,4 +91,22 @@
 //	+---------------+
 //	|  version = 0  |  0
 //	+---------------+
+//
+// # Echo (payload of KindEcho)
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+---------------+-----------------------------------------------+
+//	|     type      |                                               |  0
+//	+---------------+                                               +
+//	|            stamp (the requester's clock, 8 bytes)             |  4
+//	+               +-----------------------------------------------+
+//	|               |                                                  8
+//	+---------------+
+//
+// type is 0 for a request, 1 for a reply. A request goes to one peer's
+// address on one link; the peer answers at once with a reply carrying the
+// same stamp, to the request's source address on the link it came in on.
+// The stamp means something only to the requester (its monotonic clock),
+// which takes the round-trip time as its clock minus the stamp.
 package frame

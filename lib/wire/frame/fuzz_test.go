@@ -128,6 +128,7 @@ func FuzzPayloads(f *testing.F) {
 	f.Add([]byte{1})
 	f.Add([]byte{0, 3, 0, 0, 0, 0, 0, 0, 0, 42})
 	f.Add([]byte{0, 0, 0, 1, 0, 2, 'a', 'b'})
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 42})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		check := func(what string, err error, back []byte) {
 			if err != nil {
@@ -146,6 +147,8 @@ func FuzzPayloads(f *testing.F) {
 		check("not member", err, n.Encode())
 		s, err := DecodeStateLost(b)
 		check("state lost", err, s.Encode())
+		e, err := DecodeEcho(b)
+		check("echo", err, e.Encode())
 		h, chunk, err := ParseFragment(b)
 		var back []byte
 		if err == nil {

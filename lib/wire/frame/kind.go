@@ -12,6 +12,7 @@ const (
 	KindMembershipFrag = 4 // a fragment of a membership message too large for one frame
 	KindNotMember      = 5 // a NotMember notice, to a node that sends but is not in the configuration
 	KindStateLost      = 6 // a StateLost notice, to the configuration leader
+	KindEcho           = 7 // an Echo request or reply, to one peer on one link: the link's round-trip time
 )
 
 // KindName names a frame kind for logs and errors.
@@ -29,6 +30,8 @@ func KindName(kind uint8) string {
 		return "not-member notice"
 	case KindStateLost:
 		return "state-lost notice"
+	case KindEcho:
+		return "echo"
 	}
 	return fmt.Sprintf("unknown kind %d", kind)
 }

@@ -31,13 +31,14 @@ func TestKindNumbers(t *testing.T) {
 		{KindMembershipFrag, 4, "membership fragment"},
 		{KindNotMember, 5, "not-member notice"},
 		{KindStateLost, 6, "state-lost notice"},
+		{KindEcho, 7, "echo"},
 	} {
 		if tc.kind != tc.want || KindName(tc.kind) != tc.name {
 			t.Errorf("kind %d %q, want %d %q", tc.kind, KindName(tc.kind), tc.want, tc.name)
 		}
 	}
-	if n := KindName(7); n != "unknown kind 7" {
-		t.Errorf("KindName(7) = %q", n)
+	if n := KindName(8); n != "unknown kind 8" {
+		t.Errorf("KindName(8) = %q", n)
 	}
 }
 
@@ -63,6 +64,9 @@ func TestPayloadGolden(t *testing.T) {
 		{"not member", one(NotMember{Node: 0x0203, ConfigIndex: 0x0a0b}.Encode()), []string{"0203 0000000000000a0b"}},
 		{"not member, large index", one(NotMember{Node: 65535, ConfigIndex: 1 << 63}.Encode()), []string{"ffff 8000000000000000"}},
 		{"state lost", one(StateLost{}.Encode()), []string{"00"}},
+		{"echo request", one(Echo{Stamp: 0x0102030405060708}.Encode()), []string{"00 0102030405060708"}},
+		{"echo reply", one(Echo{Reply: true, Stamp: 1<<64 - 1}.Encode()), []string{"01 ffffffffffffffff"}},
+		{"echo request, stamp 0", one(Echo{}.Encode()), []string{"00 0000000000000000"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := tc.encode()
@@ -98,6 +102,12 @@ func TestPayloadGoldenDecode(t *testing.T) {
 	}
 	if _, err := DecodeStateLost(unhex(t, "00")); err != nil {
 		t.Errorf("state lost: %v", err)
+	}
+	if e, err := DecodeEcho(unhex(t, "00 0102030405060708")); err != nil || e != (Echo{Stamp: 0x0102030405060708}) {
+		t.Errorf("echo request: %+v %v", e, err)
+	}
+	if e, err := DecodeEcho(unhex(t, "01 00000000000000ff")); err != nil || e != (Echo{Reply: true, Stamp: 255}) {
+		t.Errorf("echo reply: %+v %v", e, err)
 	}
 }
 
@@ -145,6 +155,10 @@ func TestDecodeErrors(t *testing.T) {
 		{"state lost, empty", stateLostErr, "", "state-lost notice of 0 bytes, want 1"},
 		{"state lost, long", stateLostErr, "0000", "state-lost notice of 2 bytes, want 1"},
 		{"state lost, version 1", stateLostErr, "01", "state-lost notice version 1, want 0"},
+		{"echo, empty", echoErr, "", "echo of 0 bytes, want 9"},
+		{"echo, truncated", echoErr, "00 01020304050607", "echo of 8 bytes, want 9"},
+		{"echo, long", echoErr, "01 0102030405060708 00", "echo of 10 bytes, want 9"},
+		{"echo, type 2", echoErr, "02 0102030405060708", "echo of type 2, want 0 (request) or 1 (reply)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.decode(unhex(t, tc.in))
@@ -160,6 +174,7 @@ func reasmErr(b []byte) error     { var r Reassembly; _, err := r.Add(b); return
 func probeErr(b []byte) error     { _, err := DecodeProbe(b); return err }
 func notMemberErr(b []byte) error { _, err := DecodeNotMember(b); return err }
 func stateLostErr(b []byte) error { _, err := DecodeStateLost(b); return err }
+func echoErr(b []byte) error      { _, err := DecodeEcho(b); return err }
 
 func TestFragmentLimits(t *testing.T) {
 	for _, size := range []int{-1, 0, FragHeaderLen, MaxPayload + 1} {

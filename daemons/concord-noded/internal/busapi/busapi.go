@@ -38,6 +38,8 @@ type Backend interface {
 	SendNode(node uint16, payload []byte) error
 	// UnblockQuorum forces quorum on the partition; who says who asked.
 	UnblockQuorum(who string) (nodebus.QuorumInfo, error)
+	// LinkStats is every peer's statistics on every link, as of now.
+	LinkStats() ([]nodebus.LinkStat, error)
 }
 
 // Options configure Open.

@@ -107,6 +107,12 @@ func (f *fake) SendGroup(group string, payloads [][]byte) (int, error) {
 func (f *fake) SendNode(node uint16, payload []byte) error {
 	return f.called("SendNode %d %s", node, payload)
 }
+func (f *fake) LinkStats() ([]nodebus.LinkStat, error) {
+	if err := f.called("LinkStats"); err != nil {
+		return nil, err
+	}
+	return fakeLinkStats(), nil
+}
 
 func (f *fake) UnblockQuorum(who string) (nodebus.QuorumInfo, error) {
 	return nodebus.QuorumInfo{}, f.called("UnblockQuorum %s", who)
@@ -142,11 +148,14 @@ func threeNodes() nodebus.Status {
 			Links: []nodebus.LinkInfo{{Index: 0, Interface: "hb0", MAC: fmt.Sprintf("02:00:00:00:00:0%d", n), State: "up"},
 				{Index: 1, Interface: "hb1", MAC: fmt.Sprintf("02:00:00:00:01:0%d", n), State: "down"}}}
 	}
+	// gamma's authkey differs from this node's.
+	gamma := node(3, "gamma", "down", nil)
+	gamma.AuthFailures, gamma.LastAuthFailure = 1234, "2026-01-02T03:04:05Z"
 	return nodebus.Status{Version: "1.2.3", Cluster: nodebus.ClusterInfo{Name: "demo", ID: 0xc0ffee}, LocalNode: 2, LocalName: "beta",
 		State: "joined", View: nodebus.ViewInfo{Seq: 9, Coordinator: 1, Members: []uint16{1, 2}},
 		Quorum: nodebus.QuorumInfo{Quorate: true, TotalVotes: 3, ExpectedVotes: 6, Quorum: 4, Reason: "3 of 6 votes"},
 		Nodes: []nodebus.NodeInfo{node(1, "alpha", "joined", map[string]string{"rack": "r1"}), node(2, "beta", "joined", nil),
-			node(3, "gamma", "down", nil)},
+			gamma},
 		Config: nodebus.ConfigInfo{Leader: 1, Index: 77}, Heartbeats: "alternating",
 		LocalLinks: []nodebus.LocalLink{{Index: 0, Interface: "hb0", MAC: "02:00:00:00:00:02", State: "no-carrier", Reason: "no carrier"},
 			{Index: 1, Interface: "hb1", State: "missing", Reason: "no interface hb1"}},
@@ -199,6 +208,34 @@ func TestPropertiesAreTheStatus(t *testing.T) {
 	err = conn.Object(nodebus.BusName, nodebus.NodePath(3)).Call("org.freedesktop.DBus.Properties.Get", 0, nodebus.NodeIface, "Name").Store(&x)
 	if err == nil {
 		t.Errorf("node 3's object is still served after it left the status: Name %q", x)
+	}
+}
+
+func fakeLinkStats() []nodebus.LinkStat {
+	return []nodebus.LinkStat{
+		{Node: 1, Name: "alpha", Link: 0, Interface: "hb0", State: "up", FramesIn: 10, FramesOut: 11, LastHeardMs: 30, RTTMicros: 250},
+		{Node: 1, Name: "alpha", Link: 1, Interface: "hb1", State: "down", FramesIn: 1 << 40, FramesOut: 3,
+			Drops: map[string]uint64{"auth": 2, "short": 1}, LastHeardMs: -1, RTTMicros: -1},
+		{Node: 0, Link: 1, Interface: "hb1", Drops: map[string]uint64{"cluster": 5}, LastHeardMs: -1, RTTMicros: -1},
+	}
+}
+
+// GetLinkStats carries every field of every row, drops by reason too.
+func TestLinkStats(t *testing.T) {
+	f, _, c, _ := served(t)
+	got, err := c.LinkStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fakeLinkStats(); !reflect.DeepEqual(got, want) {
+		t.Errorf("LinkStats over the bus:\n%+v\nwant\n%+v", got, want)
+	}
+	f.mu.Lock()
+	f.err = nodebus.Errorf(nodebus.ErrStopping, "stopping")
+	f.mu.Unlock()
+	var e *nodebus.Error
+	if _, err := c.LinkStats(); !errors.As(err, &e) || e.Name != nodebus.ErrStopping {
+		t.Errorf("LinkStats of a stopping daemon: %v", err)
 	}
 }
 

@@ -59,6 +59,18 @@ func (m *manager) GetStatusJSON() (string, *dbus.Error) {
 	return string(b), nil
 }
 
+func (m *manager) GetLinkStats() ([]nodebus.LinkStatRow, *dbus.Error) {
+	ls, err := m.b.be.LinkStats()
+	if err != nil {
+		return nil, toDBusError(err)
+	}
+	rows := make([]nodebus.LinkStatRow, len(ls))
+	for i, l := range ls {
+		rows[i] = l.Row()
+	}
+	return rows, nil
+}
+
 func (m *manager) GetConfig() (string, *dbus.Error) {
 	s, err := m.b.be.Config()
 	return s, toDBusError(err)

@@ -16,7 +16,7 @@ func constProp(v any) *prop.Prop  { return &prop.Prop{Value: v, Emit: prop.EmitC
 func changeProp(v any) *prop.Prop { return &prop.Prop{Value: v, Emit: prop.EmitTrue} }
 
 // features are the optional features this daemon has, so clients can detect them.
-var features = []string{"raw-ethernet", "aead-frames", "virtual-synchrony", "raft-config", "jobs"}
+var features = []string{"raw-ethernet", "aead-frames", "virtual-synchrony", "raft-config", "jobs", "link-stats"}
 
 // managerProps are the Manager's properties with their first values.
 func managerProps(s nodebus.Status) prop.Map {
@@ -47,7 +47,7 @@ func managerProps(s nodebus.Status) prop.Map {
 }
 
 func nodeProps(n nodebus.NodeInfo) prop.Map {
-	return prop.Map{nodebus.NodeIface: {
+	m := prop.Map{nodebus.NodeIface: {
 		"Number":     constProp(n.Number),
 		"Name":       changeProp(n.Name),
 		"UUID":       changeProp(n.UUID),
@@ -57,6 +57,9 @@ func nodeProps(n nodebus.NodeInfo) prop.Map {
 		"Links":      changeProp(linkRows(n.Links)),
 		"Attributes": changeProp(nonNilMap(n.Attrs)),
 	}}
+	m[nodebus.NodeIface]["AuthFailures"] = changeProp(n.AuthFailures)
+	m[nodebus.NodeIface]["LastAuthFailure"] = changeProp(n.LastAuthFailure)
+	return m
 }
 
 func jobProps(j nodebus.Job) prop.Map {
@@ -219,6 +222,8 @@ func (b *Bus) apply(s nodebus.Status, counters map[string]uint64) {
 		set(p, k+"InView", ni, "InView", n.InView)
 		set(p, k+"Links", ni, "Links", linkRows(n.Links))
 		set(p, k+"Attributes", ni, "Attributes", nonNilMap(n.Attrs))
+		set(p, k+"AuthFailures", ni, "AuthFailures", n.AuthFailures)
+		set(p, k+"LastAuthFailure", ni, "LastAuthFailure", n.LastAuthFailure)
 	}
 	for num := range b.nodes {
 		if !seen[num] {

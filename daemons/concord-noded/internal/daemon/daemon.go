@@ -109,6 +109,7 @@ type Daemon struct {
 	ready       bool               // READY=1 was sent
 	saidWaiting bool               // "not ready" was logged
 	notify      func(state string) // sd_notify
+	net         netStats           // frames per peer and link, and warnings about failing ones (linkstats.go, authwarn.go)
 
 	mu     sync.Mutex
 	status nodebus.Status
@@ -425,6 +426,9 @@ func (d *Daemon) onTick() {
 	}
 	if d.tick%d.ticks(probeEvery) == 0 && !d.store.Initialized() {
 		d.probe(0)
+	}
+	if d.tick%d.echoTicks() == 0 {
+		d.sendEchoes()
 	}
 	for _, ch := range d.health.Tick(d.tick) {
 		state := "down"

@@ -27,7 +27,7 @@ func (d *Daemon) readLink(idx uint8, c Port) {
 		case d.rx <- rxFrame{link: idx, src: src, data: b}:
 		default:
 			// The loop is behind; dropping here is what a full NIC ring does.
-			d.exec(func() { d.counters["dropped_backlog"]++ })
+			d.exec(func() { d.dropFrom(idx, src, "dropped_backlog") })
 		}
 	}
 }
@@ -43,20 +43,28 @@ func (d *Daemon) receive(f rxFrame) {
 		d.counters["duplicate"]++
 		if d.knownPeer(h.Sender) && d.opener.Authentic(f.data) {
 			d.health.Heard(h.Sender, f.link, d.tick)
+			d.heard(h.Sender, f.link)
 		}
 		return
 	default:
-		d.counters[dropReason(err)]++
+		d.dropFrom(f.link, f.src, dropReason(err))
+		switch err {
+		case frame.ErrAuth:
+			d.authFailed(f, h)
+		case frame.ErrCluster:
+			d.otherCluster(f, h)
+		}
 		return
 	}
 	if !d.knownPeer(h.Sender) {
-		d.counters["dropped_unknown_node"]++
+		d.dropFrom(f.link, f.src, "dropped_unknown_node")
 		if h.Sender != d.self.Number {
 			d.tellNotMember(h.Sender, f)
 		}
 		return
 	}
 	d.health.Heard(h.Sender, f.link, d.tick)
+	d.heard(h.Sender, f.link)
 	if h.Flags&frame.FlagAllLinks != 0 {
 		// The sender flags every frame while it misses a link, so holding
 		// for one link dead-time bridges the gaps between its frames.
@@ -64,25 +72,25 @@ func (d *Daemon) receive(f rxFrame) {
 	}
 	switch h.Kind {
 	case frame.KindMembership:
-		d.stepCore(h.Sender, payload)
+		d.stepCore(f.link, h.Sender, payload)
 	case frame.KindMembershipFrag:
-		if whole := d.reassemble(h, payload); whole != nil {
-			d.stepCore(h.Sender, whole)
+		if whole := d.reassemble(f.link, h, payload); whole != nil {
+			d.stepCore(f.link, h.Sender, whole)
 		}
 	case frame.KindConfig:
 		d.store.PeerInitialized()
-		whole := d.reassemble(h, payload)
+		whole := d.reassemble(f.link, h, payload)
 		if whole == nil {
 			return
 		}
 		if !d.store.Step(h.Sender, whole) {
-			d.counters["dropped_backlog"]++
+			d.drop(f.link, h.Sender, "dropped_backlog")
 		}
 	case frame.KindNotMember:
 		d.notMember(h.Sender, payload)
 	case frame.KindStateLost:
 		if _, err := frame.DecodeStateLost(payload); err != nil {
-			d.counters["dropped_malformed"]++
+			d.drop(f.link, h.Sender, "dropped_malformed")
 			return
 		}
 		d.replicaLost(h.Sender)
@@ -90,25 +98,27 @@ func (d *Daemon) receive(f rxFrame) {
 		p, err := frame.DecodeProbe(payload)
 		switch {
 		case err != nil:
-			d.counters["dropped_malformed"]++
+			d.drop(f.link, h.Sender, "dropped_malformed")
 		case p.HasState:
 			d.store.PeerInitialized()
 		case d.store.Initialized():
 			d.probe(h.Sender)
 		}
+	case frame.KindEcho:
+		d.echo(f, h.Sender, payload)
 	default:
-		d.counters["dropped_unknown_kind"]++
+		d.drop(f.link, h.Sender, "dropped_unknown_kind")
 	}
 }
 
-func (d *Daemon) stepCore(from uint16, payload []byte) {
+func (d *Daemon) stepCore(link uint8, from uint16, payload []byte) {
 	var m membership.Message
 	if err := m.UnmarshalBinary(payload); err != nil {
-		d.counters["dropped_malformed"]++
+		d.drop(link, from, "dropped_malformed")
 		return
 	}
 	if err := d.core.Step(m); err != nil {
-		d.counters["dropped_rejected"]++
+		d.drop(link, from, "dropped_rejected")
 		d.log.Debug("membership message rejected", "from", from, "err", err)
 	}
 }
@@ -127,7 +137,7 @@ type reassembly struct {
 }
 
 // reassemble adds a fragment and returns the whole message once complete.
-func (d *Daemon) reassemble(h frame.Header, payload []byte) []byte {
+func (d *Daemon) reassemble(link uint8, h frame.Header, payload []byte) []byte {
 	k := reasmKey{h.Sender, h.Kind}
 	r := d.reasm[k]
 	if r == nil || r.incarnation != h.Incarnation {
@@ -136,7 +146,7 @@ func (d *Daemon) reassemble(h frame.Header, payload []byte) []byte {
 	}
 	whole, err := r.Add(payload)
 	if err != nil {
-		d.counters["dropped_malformed"]++
+		d.drop(link, h.Sender, "dropped_malformed")
 		return nil
 	}
 	return whole

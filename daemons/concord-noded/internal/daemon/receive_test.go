@@ -28,17 +28,17 @@ func TestReassemblyIsPerLife(t *testing.T) {
 	hdr := func(inc uint64) frame.Header {
 		return frame.Header{Sender: 2, Kind: frame.KindMembershipFrag, Incarnation: inc}
 	}
-	if w := d.reassemble(hdr(100), old[0]); w != nil {
+	if w := d.reassemble(0, hdr(100), old[0]); w != nil {
 		t.Fatalf("complete after one fragment: %q", w)
 	}
 	var got []byte
 	for _, f := range fresh[1:] {
-		got = d.reassemble(hdr(200), f)
+		got = d.reassemble(0, hdr(200), f)
 	}
 	if got != nil {
 		t.Fatalf("the new life's message completed with the old life's first fragment: %q", got)
 	}
-	if got = d.reassemble(hdr(200), fresh[0]); string(got) != "new life, complete" {
+	if got = d.reassemble(0, hdr(200), fresh[0]); string(got) != "new life, complete" {
 		t.Fatalf("reassembled %q", got)
 	}
 }

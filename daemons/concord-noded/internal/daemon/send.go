@@ -66,6 +66,7 @@ func (d *Daemon) writeFrame(i int, f []byte, addr net.HardwareAddr) bool {
 		return false
 	}
 	d.counters["sent"]++
+	d.sent(i, addr)
 	return true
 }
 

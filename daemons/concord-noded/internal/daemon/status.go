@@ -34,6 +34,7 @@ func (d *Daemon) buildStatus() nodebus.Status {
 	for _, n := range d.cfg.Nodes {
 		ni := nodebus.NodeInfo{Number: n.Number, Name: n.Name, UUID: n.UUID.String(), Votes: n.Votes,
 			InView: inView[n.Number], Attrs: n.Attrs, State: cs.NodeState(membership.NodeID(n.Number))}
+		d.authStatus(&ni)
 		for i, l := range n.Links {
 			state, reason := "down", ""
 			switch {
@@ -49,6 +50,7 @@ func (d *Daemon) buildStatus() nodebus.Status {
 		s.Nodes = append(s.Nodes, ni)
 	}
 	sort.Slice(s.Nodes, func(i, j int) bool { return s.Nodes[i].Number < s.Nodes[j].Number })
+	s.OtherClusters = d.otherClusters()
 	return s
 }
 

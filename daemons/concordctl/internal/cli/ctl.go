@@ -30,6 +30,7 @@ type API interface {
 	SetQuorum(key, value string) (dbus.ObjectPath, error)
 	UnblockQuorum() error
 	Wait(ctx context.Context, job dbus.ObjectPath) (nodebus.JobEnded, error)
+	LinkStats() ([]nodebus.LinkStat, error)
 }
 
 // Env is where a command runs.
@@ -45,7 +46,8 @@ type Env struct {
 const usage = `Usage: concordctl [--json] [--no-block] COMMAND
 
 Commands:
-  status                          cluster view, nodes, links and quorum
+  status [--links]                cluster view, nodes, links and quorum; with --links, per peer
+                                  and link: frames in and out, drops, last heard, round-trip time
   node list                       configured nodes
   node show NAME                  one node
   node add NAME --link "IF MAC" [--link ...] [--number N] [--votes V] [--attr K=V ...]
@@ -123,17 +125,34 @@ func run(args []string, env Env) error {
 	case "keygen":
 		return keygen(rest[1:], env)
 	case "status":
-		if len(rest) > 1 {
-			return usageError{fmt.Sprintf("status takes no arguments, got %q", rest[1])}
+		links := false
+		for _, a := range rest[1:] {
+			if a != "--links" {
+				return usageError{fmt.Sprintf("status takes only --links, got %q", a)}
+			}
+			links = true
 		}
-		s, err := status(env)
+		api, err := env.Dial()
 		if err != nil {
 			return err
+		}
+		s, err := api.Status()
+		if err != nil {
+			return err
+		}
+		if links {
+			if s.LinkStats, err = api.LinkStats(); err != nil {
+				return err
+			}
 		}
 		if jsonOut {
 			return writeJSON(env.Stdout, s)
 		}
 		printStatus(env.Stdout, s)
+		if links {
+			fmt.Fprintln(env.Stdout)
+			printLinkStats(env.Stdout, s.LinkStats)
+		}
 		return nil
 	case "node":
 		return nodeCmd(rest[1:], jsonOut, env)
@@ -391,6 +410,7 @@ func printStatus(w io.Writer, s nodebus.Status) {
 	if s.Waiting != "" {
 		fmt.Fprintf(w, "Waiting:  for %s\n", s.Waiting)
 	}
+	printWarnings(w, s)
 	fmt.Fprintln(w)
 	printNodes(w, s.Nodes)
 }

@@ -33,6 +33,7 @@ type stub struct {
 	waited  []dbus.ObjectPath
 	// unblocked counts UnblockQuorum calls
 	unblocked int
+	links     []nodebus.LinkStat
 }
 
 func (s *stub) job() (dbus.ObjectPath, error) {

@@ -61,7 +61,8 @@ func NodeWant(n nodebus.NodeInfo) map[string]any {
 		attrs = map[string]string{}
 	}
 	return map[string]any{"Number": n.Number, "Name": n.Name, "UUID": n.UUID, "State": n.State, "Votes": n.Votes,
-		"InView": n.InView, "Links": links, "Attributes": attrs}
+		"InView": n.InView, "Links": links, "Attributes": attrs,
+		"AuthFailures": n.AuthFailures, "LastAuthFailure": n.LastAuthFailure}
 }
 
 // Mismatches reads every property of iface at path from the daemon on
