@@ -12,6 +12,8 @@ const (
 	KindMembershipFrag = 4 // a fragment of a membership message too large for one frame
 	KindNotMember      = 5 // a NotMember notice, to a node that sends but is not in the configuration
 	KindStateLost      = 6 // a StateLost notice, to the configuration leader
+	KindJoinRequest    = 7 // a JoinRequest, from a node that has only the key (sender 0), to everyone
+	KindJoinConfig     = 8 // a fragment of a JoinConfig, the answer to a JoinRequest
 )
 
 // KindName names a frame kind for logs and errors.
@@ -29,6 +31,10 @@ func KindName(kind uint8) string {
 		return "not-member notice"
 	case KindStateLost:
 		return "state-lost notice"
+	case KindJoinRequest:
+		return "join request"
+	case KindJoinConfig:
+		return "join configuration"
 	}
 	return fmt.Sprintf("unknown kind %d", kind)
 }
