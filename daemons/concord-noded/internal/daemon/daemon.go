@@ -89,6 +89,7 @@ type Daemon struct {
 	mending  map[uint16]uint64 // tick at which a replica recovery for a node began (see replicaLost)
 	cfgIndex uint64            // the store's applied index behind cfg; 0: not from the store yet
 	told     map[uint16]uint64 // tick at which a node not in the configuration was last told so
+	joins    joinAnswers       // answers to joining nodes (see answerJoin)
 	jobs     jobTable
 	// leaderWait is how long a job waits for a configuration leader.
 	leaderWait time.Duration
@@ -111,7 +112,8 @@ type Port interface {
 
 // New loads the configuration and key and opens the links and the store.
 func New(opts Options) (*Daemon, error) {
-	fc, err := config.Load(opts.ConfigPath)
+	// cluster.conf, or the configuration fetched when this node joined.
+	fc, joining, err := loadConfig(&opts, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -148,6 +150,11 @@ func New(opts Options) (*Daemon, error) {
 			p.Close()
 		}
 		return nil, err
+	}
+	if joining {
+		// It joined a running cluster: it must never bootstrap a
+		// configuration of its own.
+		d.store.PeerInitialized()
 	}
 	return d, nil
 }

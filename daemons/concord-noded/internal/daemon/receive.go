@@ -49,6 +49,10 @@ func (d *Daemon) receive(f rxFrame) {
 		d.counters[dropReason(err)]++
 		return
 	}
+	if h.Sender == 0 {
+		d.answerJoin(f, h, payload)
+		return
+	}
 	if !d.knownPeer(h.Sender) {
 		d.counters["dropped_unknown_node"]++
 		if h.Sender != d.self.Number {
