@@ -248,7 +248,8 @@ func TestServiceUnit(t *testing.T) {
 	if unit == string(b) {
 		t.Fatal("concord-noded.service: no ExecStart=/usr/sbin/concord-noded")
 	}
-	for _, want := range []string{"Type=notify", "BusName=" + busName, "WatchdogSec=", "WantedBy=multi-user.target"} {
+	for _, want := range []string{"Type=notify", "BusName=" + busName, "WatchdogSec=", "WantedBy=multi-user.target",
+		"RestartPreventExitStatus=6"} {
 		if !strings.Contains(unit, "\n"+want) {
 			t.Errorf("concord-noded.service lacks %s", want)
 		}

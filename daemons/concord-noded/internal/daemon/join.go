@@ -79,6 +79,9 @@ func (e *tryAgain) Is(target error) bool { return target == ErrTryAgain }
 // joined, fetching it now if it never did. It sets o.NodeName when the
 // file names the node. joining is true in the join form.
 func loadConfig(o *Options, log *slog.Logger) (fc *config.Cluster, joining bool, err error) {
+	if err := checkDeleted(o.StateDir); err != nil {
+		return nil, false, err
+	}
 	data, err := os.ReadFile(o.ConfigPath)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, false, err
