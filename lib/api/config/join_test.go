@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -100,4 +101,29 @@ func FuzzParseJoin(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The join form's example in concord.conf(5) is read as it says.
+func TestManPageJoinExample(t *testing.T) {
+	b, err := os.ReadFile("../../../man/concord.conf.5")
+	if err != nil {
+		t.Skipf("manual page not found: %v", err)
+	}
+	var found []string
+	for _, block := range strings.Split(string(b), ".EX\n")[1:] {
+		body, _, _ := strings.Cut(block, ".EE\n")
+		if !strings.Contains(body, "[cluster]") && strings.Contains(body, "link = ") {
+			found = append(found, body)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("found %d join form examples in the manual, want 1", len(found))
+	}
+	if !IsJoinForm([]byte(found[0])) {
+		t.Fatal("the join form example is not the join form")
+	}
+	jf, err := ParseJoin("concord.conf.5", []byte(found[0]))
+	if err != nil || jf.Name != "delta" || len(jf.Links) != 2 {
+		t.Fatalf("%+v %v", jf, err)
+	}
 }
