@@ -78,7 +78,7 @@ func main() {
 	}
 	d, err := daemon.New(o)
 	if err != nil {
-		o.Logger.Error("cannot start: " + err.Error())
+		cannotStart(o.Logger, err)
 		if errors.Is(err, daemon.ErrTryAgain) {
 			os.Exit(exitFailed)
 		}
@@ -88,7 +88,7 @@ func main() {
 	// READY=1: a client that sees the unit started finds the API.
 	bus, err := busapi.Open(d, busapi.Options{Logger: o.Logger, LogControl: logControl})
 	if err != nil {
-		o.Logger.Error("cannot start: " + err.Error())
+		cannotStart(o.Logger, err)
 		os.Exit(exitFailed)
 	}
 	defer bus.Close()

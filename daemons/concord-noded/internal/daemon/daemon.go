@@ -114,10 +114,11 @@ type Port interface {
 // New loads the configuration and key and opens the links and the store.
 func New(opts Options) (*Daemon, error) {
 	// cluster.conf, or the configuration fetched when this node joined.
-	fc, joining, err := loadConfig(&opts, opts.Logger)
+	sc, err := loadConfig(&opts, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
+	fc := sc.cfg
 	name := opts.NodeName
 	if name == "" {
 		if name, err = os.Hostname(); err != nil {
@@ -152,10 +153,8 @@ func New(opts Options) (*Daemon, error) {
 		}
 		return nil, err
 	}
-	if joining {
-		// It joined a running cluster: it must never bootstrap a
-		// configuration of its own.
-		d.store.PeerInitialized()
+	if sc.joining {
+		d.joined(sc.index)
 	}
 	return d, nil
 }

@@ -30,6 +30,9 @@ const deletedFile = "deleted"
 // markDeleted records that this node was deleted (how says how it
 // learnt it) and makes the loop leave and stop.
 func (d *Daemon) markDeleted(how string) {
+	if d.deleted {
+		return // the first word stands: a peer's notice, then its own deletion
+	}
 	d.deleted = true
 	add := "concordctl node add " + d.self.Name
 	for _, l := range d.self.Links {

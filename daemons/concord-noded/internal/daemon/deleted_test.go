@@ -88,7 +88,7 @@ func TestDeletedNodeStaysOut(t *testing.T) {
 		t.Errorf("the mark was not written again: %v", err)
 	}
 	// loadConfig, New's first step, refuses too, before any network.
-	if _, _, err := loadConfig(&Options{ConfigPath: "/nonexistent", StateDir: ns[2].dir}, nil); err == nil || !strings.Contains(err.Error(), "was deleted") {
+	if _, err := loadConfig(&Options{ConfigPath: "/nonexistent", StateDir: ns[2].dir}, nil); err == nil || !strings.Contains(err.Error(), "was deleted") {
 		t.Errorf("loadConfig after the deletion: %v", err)
 	}
 	// Clearing the state is the way back.

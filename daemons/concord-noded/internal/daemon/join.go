@@ -74,61 +74,84 @@ type tryAgain struct{ msg string }
 func (e *tryAgain) Error() string        { return e.msg }
 func (e *tryAgain) Is(target error) bool { return target == ErrTryAgain }
 
+// startConfig is what a start reads: the configuration, whether this
+// node joins (or joined) a running cluster, and the index of a
+// configuration just fetched (0 otherwise).
+type startConfig struct {
+	cfg     *config.Cluster
+	joining bool
+	index   uint64
+}
+
 // loadConfig reads the configuration a start needs: cluster.conf, or
 // while it has the join form, the configuration fetched when this node
 // joined, fetching it now if it never did. It sets o.NodeName when the
-// file names the node. joining is true in the join form.
-func loadConfig(o *Options, log *slog.Logger) (fc *config.Cluster, joining bool, err error) {
+// file names the node.
+func loadConfig(o *Options, log *slog.Logger) (startConfig, error) {
 	if err := checkDeleted(o.StateDir); err != nil {
-		return nil, false, err
+		return startConfig{}, err
 	}
 	data, err := os.ReadFile(o.ConfigPath)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, false, err
+		return startConfig{}, err
 	}
 	if err == nil && !config.IsJoinForm(data) {
 		fc, err := config.Load(o.ConfigPath)
-		return fc, false, err
+		return startConfig{cfg: fc}, err
 	}
 	jf := &config.JoinFile{}
 	if err == nil {
 		if jf, err = config.ParseJoin(o.ConfigPath, data); err != nil {
-			return nil, true, err
+			return startConfig{}, err
 		}
 	}
 	switch {
 	case jf.Name != "" && o.NodeName != "" && jf.Name != o.NodeName:
-		return nil, true, fmt.Errorf("--node %s, but %s names [node %s]", o.NodeName, o.ConfigPath, jf.Name)
+		return startConfig{}, fmt.Errorf("--node %s, but %s names [node %s]", o.NodeName, o.ConfigPath, jf.Name)
 	case jf.Name != "":
 		o.NodeName = jf.Name
 	case o.NodeName == "":
 		if o.NodeName, err = os.Hostname(); err != nil {
-			return nil, true, fmt.Errorf("host name: %w", err)
+			return startConfig{}, fmt.Errorf("host name: %w", err)
 		}
 	}
 	if fc, err := loadJoined(o.StateDir, o.NodeName); fc != nil || err != nil {
-		return fc, true, err
+		return startConfig{cfg: fc, joining: true}, err
 	}
 	key, err := frame.LoadKey(o.KeyPath)
 	if err != nil {
-		return nil, true, err
+		return startConfig{}, err
 	}
 	ports, err := openJoinPorts(jf.Links, log)
 	if err != nil {
-		return nil, true, err
+		return startConfig{}, err
 	}
 	j := &joiner{name: o.NodeName, key: key, keyPath: o.KeyPath, ports: ports, log: log, macOf: localMAC,
 		status: func(s string) { sddaemon.SdNotify(false, "STATUS="+s) }}
 	r, err := j.run(context.Background())
 	if err != nil {
-		return nil, true, err
+		return startConfig{}, err
 	}
 	if err := saveJoined(o.StateDir, o.NodeName, r); err != nil {
-		return nil, true, err
+		return startConfig{}, err
 	}
 	log.Info(fmt.Sprintf("joined cluster %s: node %d sent its configuration (index %d); kept in %s",
 		r.cfg.Name, r.from, r.index, filepath.Join(o.StateDir, joinedFile)), "node", r.from, "config_index", r.index)
-	return r.cfg, true, nil
+	return startConfig{cfg: r.cfg, joining: true, index: r.index}, nil
+}
+
+// joined sets up a daemon of a node that joined a running cluster, index
+// being that of the configuration it just fetched, if it did. It must
+// never bootstrap a configuration of its own. And until its store has the
+// replicated configuration, the fetched one's index is its own: a peer
+// whose configuration is newer and does not list it can tell it that it
+// was deleted in between (see notMember), as configurations are totally
+// ordered by index.
+func (d *Daemon) joined(index uint64) {
+	d.store.PeerInitialized()
+	if d.cfgIndex == 0 {
+		d.cfgIndex = index
+	}
 }
 
 // joined is what a join fetched.

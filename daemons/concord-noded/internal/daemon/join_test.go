@@ -125,6 +125,35 @@ func TestJoinFetchesTheConfiguration(t *testing.T) {
 	eventually(t, "n4 follows changes", func() (bool, string) { return n4.cfg().Options["joined"] == "yes", "not yet" })
 }
 
+// A node deleted right after it joined, before its store received the
+// replicated configuration, still learns it from a peer: the index of
+// the configuration it fetched is its own until then.
+func TestJoinedNodeIsToldBeforeItsStoreCatchesUp(t *testing.T) {
+	c := testConfig(t, 4)
+	h := &hub{ports: map[int][]*memPort{}, cut: map[string]bool{}, txCut: map[string]bool{}}
+	var ports []Port
+	for i, l := range c.Node(4).Links {
+		ports = append(ports, h.port(i, l.MAC))
+	}
+	dir := t.TempDir()
+	d, err := NewWith(Options{NodeName: "n4", StateDir: dir}, c, testKey, ports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.joined(12)
+	d.notMember(1, frame.NotMember{Node: 4, ConfigIndex: 12}.Encode())
+	if d.deleted {
+		t.Fatal("a notice at the fetched configuration's own index was taken as a deletion")
+	}
+	d.notMember(1, frame.NotMember{Node: 4, ConfigIndex: 13}.Encode())
+	if !d.deleted {
+		t.Fatal("a node that joined at index 12 ignored a peer's word at index 13 that it is not listed")
+	}
+	if err := checkDeleted(dir); err == nil || !strings.Contains(err.Error(), "node 1 said so (its configuration index 13, this node's 12)") {
+		t.Fatalf("the mark: %v", err)
+	}
+}
+
 // A node with another key learns nothing: it cannot open the members'
 // frames, so it never asks, says its key is not the cluster's, and a
 // request sealed with that key gets no answer.
@@ -303,17 +332,17 @@ func TestLoadConfig(t *testing.T) {
 		return p
 	}
 	full := write("full.conf", string(config.Format(c)))
-	fc, joining, err := loadConfig(&Options{ConfigPath: full, StateDir: state, NodeName: "n1"}, nil)
-	if err != nil || joining || fc.NodeByName("n3") == nil {
-		t.Fatalf("a whole cluster.conf: %v %v", joining, err)
+	sc, err := loadConfig(&Options{ConfigPath: full, StateDir: state, NodeName: "n1"}, nil)
+	if err != nil || sc.joining || sc.cfg.NodeByName("n3") == nil {
+		t.Fatalf("a whole cluster.conf: %+v %v", sc, err)
 	}
 	if err := saveJoined(state, "n2", &joined{cfg: c, index: 7, from: 1, when: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	o := &Options{ConfigPath: write("join.conf", "[node n2]\n"), StateDir: state}
-	fc, joining, err = loadConfig(o, nil)
-	if err != nil || !joining || o.NodeName != "n2" || string(config.Format(fc)) != string(config.Format(c)) {
-		t.Fatalf("the join form after a join: %v %v %q", joining, err, o.NodeName)
+	sc, err = loadConfig(o, nil)
+	if err != nil || !sc.joining || o.NodeName != "n2" || string(config.Format(sc.cfg)) != string(config.Format(c)) {
+		t.Fatalf("the join form after a join: %v %v %q", sc.joining, err, o.NodeName)
 	}
 	// What the store applied last wins over what was fetched.
 	c2 := testConfig(t, 3)
@@ -322,8 +351,8 @@ func TestLoadConfig(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(state, confstore.ClusterFile), js, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if fc, _, err = loadConfig(&Options{ConfigPath: filepath.Join(dir, "none.conf"), StateDir: state, NodeName: "n2"}, nil); err != nil || fc.Options["later"] != "yes" {
-		t.Fatalf("no cluster.conf at all, after a join: %v %v", fc, err)
+	if sc, err = loadConfig(&Options{ConfigPath: filepath.Join(dir, "none.conf"), StateDir: state, NodeName: "n2"}, nil); err != nil || sc.cfg.Options["later"] != "yes" {
+		t.Fatalf("no cluster.conf at all, after a join: %+v %v", sc, err)
 	}
 	for _, tc := range []struct {
 		text, node, want string
@@ -332,7 +361,7 @@ func TestLoadConfig(t *testing.T) {
 		{"[node n2]\nnumber = 2\n", "", filepath.Join(dir, "bad.conf") + ":2: [node n2]: number: not set in a file without [cluster]"},
 		{"[node n5]\n", "", filepath.Join(state, joinedFile) + " does not list this node, n5: remove it to fetch the configuration again"},
 	} {
-		_, _, err := loadConfig(&Options{ConfigPath: write("bad.conf", tc.text), StateDir: state, NodeName: tc.node}, nil)
+		_, err := loadConfig(&Options{ConfigPath: write("bad.conf", tc.text), StateDir: state, NodeName: tc.node}, nil)
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("%q: %v\nwant %s", tc.text, err, tc.want)
 		}
