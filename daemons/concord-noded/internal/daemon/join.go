@@ -100,10 +100,12 @@ func loadConfig(o *Options, log *slog.Logger) (startConfig, error) {
 		return startConfig{cfg: fc}, err
 	}
 	jf := &config.JoinFile{}
+	form := o.ConfigPath + " does not exist"
 	if err == nil {
 		if jf, err = config.ParseJoin(o.ConfigPath, data); err != nil {
 			return startConfig{}, err
 		}
+		form = o.ConfigPath + " has no [cluster] section"
 	}
 	switch {
 	case jf.Name != "" && o.NodeName != "" && jf.Name != o.NodeName:
@@ -119,9 +121,14 @@ func loadConfig(o *Options, log *slog.Logger) (startConfig, error) {
 		return startConfig{cfg: fc, joining: true}, err
 	}
 	key, err := frame.LoadKey(o.KeyPath)
-	if err != nil {
-		return startConfig{}, err
+	if errors.Is(err, fs.ErrNotExist) {
+		return startConfig{}, fmt.Errorf("%s, so this node joins a running cluster, which needs the cluster's key: copy %s from a member (root, mode 0600)",
+			form, o.KeyPath)
 	}
+	if err != nil {
+		return startConfig{}, fmt.Errorf("%s, so this node joins a running cluster: %w", form, err)
+	}
+	log.Info(form + ", so this node joins a running cluster: looking for it")
 	ports, err := openJoinPorts(jf.Links, log)
 	if err != nil {
 		return startConfig{}, err

@@ -360,11 +360,23 @@ func TestLoadConfig(t *testing.T) {
 		{"[node n2]\n", "n3", "--node n3, but " + filepath.Join(dir, "bad.conf") + " names [node n2]"},
 		{"[node n2]\nnumber = 2\n", "", filepath.Join(dir, "bad.conf") + ":2: [node n2]: number: not set in a file without [cluster]"},
 		{"[node n5]\n", "", filepath.Join(state, joinedFile) + " does not list this node, n5: remove it to fetch the configuration again"},
+		{"[node n2]\n", "", ""}, // after a join: no key needed to read the configuration
+
 	} {
-		_, err := loadConfig(&Options{ConfigPath: write("bad.conf", tc.text), StateDir: state, NodeName: tc.node}, nil)
+		_, err := loadConfig(&Options{ConfigPath: write("bad.conf", tc.text), KeyPath: filepath.Join(dir, "nokey"), StateDir: state, NodeName: tc.node}, nil)
+		if tc.want == "" && err == nil {
+			continue
+		}
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("%q: %v\nwant %s", tc.text, err, tc.want)
 		}
+	}
+	// Never joined: the key is needed, and the message says where it comes from.
+	_, err = loadConfig(&Options{ConfigPath: write("empty.conf", ""), KeyPath: filepath.Join(dir, "nokey"), StateDir: t.TempDir(), NodeName: "n7"}, nil)
+	want := filepath.Join(dir, "empty.conf") + " has no [cluster] section, so this node joins a running cluster, which needs the cluster's key: copy " +
+		filepath.Join(dir, "nokey") + " from a member (root, mode 0600)"
+	if err == nil || err.Error() != want {
+		t.Errorf("no key: %v\nwant %s", err, want)
 	}
 }
 
