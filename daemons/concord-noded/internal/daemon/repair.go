@@ -19,7 +19,9 @@ import (
 // index, so a newer one without it means it was deleted. A node just
 // added, told by a peer that has not applied the addition yet, holds the
 // newer configuration itself and stays; a node with no configuration
-// from the store yet (index 0) cannot compare and stays too.
+// from the store yet (index 0) cannot compare and stays too, but one that
+// joined with only the key has the index of the configuration it fetched
+// (see joined).
 func (d *Daemon) tellNotMember(node uint16, f rxFrame) {
 	if d.cfgIndex == 0 || len(f.src) != 6 || int(f.link) >= len(d.ports) {
 		return
