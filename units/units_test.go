@@ -251,7 +251,8 @@ func TestServiceUnit(t *testing.T) {
 	// No start timeout: READY=1 waits for a working heartbeat link, and a
 	// node whose NICs have no carrier must not be killed and restarted
 	// in a loop meanwhile.
-	for _, want := range []string{"Type=notify", "BusName=" + busName, "WatchdogSec=", "TimeoutStartSec=infinity", "WantedBy=multi-user.target"} {
+	for _, want := range []string{"Type=notify", "BusName=" + busName, "WatchdogSec=", "TimeoutStartSec=infinity", "WantedBy=multi-user.target",
+		"RestartPreventExitStatus=6"} {
 		if !strings.Contains(unit, "\n"+want) {
 			t.Errorf("concord-noded.service lacks %s", want)
 		}

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -28,7 +29,7 @@ import (
 // SOFTWARE), which is why these numbers.
 const (
 	exitOK       = 0  // clean stop, also after `concordctl node delete`
-	exitFailed   = 1  // failed while running
+	exitFailed   = 1  // failed while running, or joining found no cluster yet (systemd restarts it)
 	exitUsage    = 2  // bad command line (the flag package uses 2 as well)
 	exitConfig   = 6  // cannot start with the configuration, key, state or NICs given
 	exitWatchdog = 70 // SIGABRT: systemd's watchdog found the event loop stuck
@@ -77,7 +78,10 @@ func main() {
 	}
 	d, err := daemon.New(o)
 	if err != nil {
-		o.Logger.Error("cannot start: " + err.Error())
+		cannotStart(o.Logger, err)
+		if errors.Is(err, daemon.ErrTryAgain) {
+			os.Exit(exitFailed)
+		}
 		os.Exit(exitConfig)
 	}
 	// The bus name is taken before the loop runs, which tells systemd
@@ -85,7 +89,7 @@ func main() {
 	// started finds the API.
 	bus, err := busapi.Open(d, busapi.Options{Logger: o.Logger, LogControl: logControl})
 	if err != nil {
-		o.Logger.Error("cannot start: " + err.Error())
+		cannotStart(o.Logger, err)
 		os.Exit(exitFailed)
 	}
 	defer bus.Close()

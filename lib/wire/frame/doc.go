@@ -54,8 +54,10 @@
 //	5 KindNotMember       a NotMember notice
 //	6 KindStateLost       a StateLost notice
 //	7 KindEcho            an Echo request or reply
+//	8 KindJoinRequest     a JoinRequest, from sender 0 (a node not yet a member)
+//	9 KindJoinConfig      a fragment of a JoinConfig
 //
-// # Fragment (payload of KindConfig and KindMembershipFrag)
+// # Fragment (payload of KindConfig, KindMembershipFrag and KindJoinConfig)
 //
 //	 0                   1                   2                   3
 //	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
@@ -109,4 +111,40 @@
 // same stamp, to the request's source address on the link it came in on.
 // The stamp means something only to the requester (its monotonic clock),
 // which takes the round-trip time as its clock minus the stamp.
+//
+// # JoinRequest (payload of KindJoinRequest)
+//
+// Sent by a node that has the cluster key but no configuration, as sender
+// 0 with a fresh incarnation, to the cluster's multicast group on every
+// link. name is 1..64 bytes of A-Z a-z 0-9 _ . - (n is its length).
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+---------------+---------------+-------------------------------+
+//	|  version = 0  |       n       |                               |  0
+//	+---------------+---------------+                               +
+//	|                    request id (8 bytes)                       |  4
+//	+                               +-------------------------------+
+//	|                               |       name (n bytes) ...      |  8
+//	+-------------------------------+-------------------------------+
+//
+// # JoinConfig (the message that KindJoinConfig fragments carry)
+//
+// A member's answer, to the asker's MAC on the link the request came in
+// on: the request id it answers, the replicated store's applied index
+// (never 0), and the configuration as JSON (lib/api/config), not empty.
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+---------------+-----------------------------------------------+
+//	|  version = 0  |                                               |  0
+//	+---------------+                                               +
+//	|                    request id (8 bytes)                       |  4
+//	+               +-----------------------------------------------+
+//	|               |                                               |  8
+//	+---------------+                                               +
+//	|               configuration index (8 bytes)                   | 12
+//	+               +-----------------------------------------------+
+//	|               |    configuration JSON (1.. bytes) ...         | 16
+//	+---------------+-----------------------------------------------+
 package frame

@@ -19,6 +19,16 @@ func FuzzOpen(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(flagged)
+	// A join request comes from sender 0, a node not yet a member.
+	s0, err := NewSealer(testKey(0), testCluster, 0, testIncarnation)
+	if err != nil {
+		f.Fatal(err)
+	}
+	jr, err := JoinRequest{RequestID: 1, Name: "node4"}.Encode()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(mustSeal(f, s0, KindJoinRequest, jr))
 	f.Add([]byte("CC"))
 	f.Add(make([]byte, Overhead))
 
@@ -129,6 +139,8 @@ func FuzzPayloads(f *testing.F) {
 	f.Add([]byte{0, 3, 0, 0, 0, 0, 0, 0, 0, 42})
 	f.Add([]byte{0, 0, 0, 1, 0, 2, 'a', 'b'})
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 42})
+	f.Add([]byte("\x00\x02\x00\x00\x00\x00\x00\x00\x00\x07n4"))
+	f.Add([]byte("\x00\x00\x00\x00\x00\x00\x00\x00\x07\x00\x00\x00\x00\x00\x00\x00\x01{}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		check := func(what string, err error, back []byte) {
 			if err != nil {
@@ -149,6 +161,16 @@ func FuzzPayloads(f *testing.F) {
 		check("state lost", err, s.Encode())
 		e, err := DecodeEcho(b)
 		check("echo", err, e.Encode())
+		jr, err := DecodeJoinRequest(b)
+		var jrBack []byte
+		if err == nil {
+			if jrBack, err = jr.Encode(); err != nil {
+				t.Fatalf("join request %x decodes to %+v, which does not encode: %v", b, jr, err)
+			}
+		}
+		check("join request", err, jrBack)
+		jc, err := DecodeJoinConfig(b)
+		check("join configuration", err, jc.Encode())
 		h, chunk, err := ParseFragment(b)
 		var back []byte
 		if err == nil {

@@ -13,6 +13,8 @@ const (
 	KindNotMember      = 5 // a NotMember notice, to a node that sends but is not in the configuration
 	KindStateLost      = 6 // a StateLost notice, to the configuration leader
 	KindEcho           = 7 // an Echo request or reply, to one peer on one link: the link's round-trip time
+	KindJoinRequest    = 8 // a JoinRequest, from a node that has only the key (sender 0), to everyone
+	KindJoinConfig     = 9 // a fragment of a JoinConfig, the answer to a JoinRequest
 )
 
 // KindName names a frame kind for logs and errors.
@@ -32,6 +34,10 @@ func KindName(kind uint8) string {
 		return "state-lost notice"
 	case KindEcho:
 		return "echo"
+	case KindJoinRequest:
+		return "join request"
+	case KindJoinConfig:
+		return "join configuration"
 	}
 	return fmt.Sprintf("unknown kind %d", kind)
 }

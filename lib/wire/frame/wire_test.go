@@ -32,13 +32,15 @@ func TestKindNumbers(t *testing.T) {
 		{KindNotMember, 5, "not-member notice"},
 		{KindStateLost, 6, "state-lost notice"},
 		{KindEcho, 7, "echo"},
+		{KindJoinRequest, 8, "join request"},
+		{KindJoinConfig, 9, "join configuration"},
 	} {
 		if tc.kind != tc.want || KindName(tc.kind) != tc.name {
 			t.Errorf("kind %d %q, want %d %q", tc.kind, KindName(tc.kind), tc.want, tc.name)
 		}
 	}
-	if n := KindName(8); n != "unknown kind 8" {
-		t.Errorf("KindName(8) = %q", n)
+	if n := KindName(10); n != "unknown kind 10" {
+		t.Errorf("KindName(10) = %q", n)
 	}
 }
 
@@ -67,6 +69,19 @@ func TestPayloadGolden(t *testing.T) {
 		{"echo request", one(Echo{Stamp: 0x0102030405060708}.Encode()), []string{"00 0102030405060708"}},
 		{"echo reply", one(Echo{Reply: true, Stamp: 1<<64 - 1}.Encode()), []string{"01 ffffffffffffffff"}},
 		{"echo request, stamp 0", one(Echo{}.Encode()), []string{"00 0000000000000000"}},
+		{"join request", func() ([][]byte, error) {
+			b, err := JoinRequest{RequestID: 0x0102030405060708, Name: "node4"}.Encode()
+			return [][]byte{b}, err
+		}, []string{"00 05 0102030405060708 6e6f646534"}},
+		{"join request, longest name", func() ([][]byte, error) {
+			b, err := JoinRequest{RequestID: 1, Name: strings.Repeat("a", 64)}.Encode()
+			return [][]byte{b}, err
+		}, []string{"00 40 0000000000000001 " + strings.Repeat("61", 64)}},
+		{"join configuration", one(JoinConfig{RequestID: 0x0102030405060708, Index: 0x2a, Config: []byte("{}")}.Encode()),
+			[]string{"00 0102030405060708 000000000000002a 7b7d"}},
+		{"join configuration in fragments", func() ([][]byte, error) {
+			return Fragment(3, JoinConfig{RequestID: 9, Index: 1, Config: []byte("{}")}.Encode(), 16)
+		}, []string{"00000003 00 02 00 0000000000000009 00", "00000003 01 02 00000000000001 7b7d"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := tc.encode()
@@ -108,6 +123,13 @@ func TestPayloadGoldenDecode(t *testing.T) {
 	}
 	if e, err := DecodeEcho(unhex(t, "01 00000000000000ff")); err != nil || e != (Echo{Reply: true, Stamp: 255}) {
 		t.Errorf("echo reply: %+v %v", e, err)
+	}
+	if r, err := DecodeJoinRequest(unhex(t, "00 05 0102030405060708 6e6f646534")); err != nil || r != (JoinRequest{RequestID: 0x0102030405060708, Name: "node4"}) {
+		t.Errorf("join request: %+v %v", r, err)
+	}
+	c, err := DecodeJoinConfig(unhex(t, "00 0102030405060708 000000000000002a 7b7d"))
+	if err != nil || c.RequestID != 0x0102030405060708 || c.Index != 42 || string(c.Config) != "{}" {
+		t.Errorf("join configuration: %+v %v", c, err)
 	}
 }
 
@@ -159,6 +181,18 @@ func TestDecodeErrors(t *testing.T) {
 		{"echo, truncated", echoErr, "00 01020304050607", "echo of 8 bytes, want 9"},
 		{"echo, long", echoErr, "01 0102030405060708 00", "echo of 10 bytes, want 9"},
 		{"echo, type 2", echoErr, "02 0102030405060708", "echo of type 2, want 0 (request) or 1 (reply)"},
+		{"join request, empty", joinRequestErr, "", "join request of 0 bytes, shorter than its 10-byte header"},
+		{"join request, version 1", joinRequestErr, "01 01 0000000000000001 61", "join request version 1, want 0"},
+		{"join request, name cut short", joinRequestErr, "00 05 0000000000000001 61", "join request of 11 bytes for a name of 5"},
+		{"join request, trailing bytes", joinRequestErr, "00 01 0000000000000001 6161", "join request of 12 bytes for a name of 1"},
+		{"join request, no name", joinRequestErr, "00 00 0000000000000001", "join request name of 0 bytes, want 1..64"},
+		{"join request, long name", joinRequestErr, "00 41 0000000000000001 " + strings.Repeat("61", 65), "join request name of 65 bytes"},
+		{"join request, space in name", joinRequestErr, "00 03 0000000000000001 612062", "join request name with byte 0x20 at 1"},
+		{"join request, newline in name", joinRequestErr, "00 02 0000000000000001 610a", "join request name with byte 0xa at 1"},
+		{"join configuration, empty", joinConfigErr, "", "join configuration of 0 bytes, want more than its 17-byte header"},
+		{"join configuration, no configuration", joinConfigErr, "00 0000000000000001 0000000000000001", "join configuration of 17 bytes"},
+		{"join configuration, version 1", joinConfigErr, "01 0000000000000001 0000000000000001 7b7d", "join configuration version 1, want 0"},
+		{"join configuration, index 0", joinConfigErr, "00 0000000000000001 0000000000000000 7b7d", "join configuration at index 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.decode(unhex(t, tc.in))
@@ -175,6 +209,20 @@ func probeErr(b []byte) error     { _, err := DecodeProbe(b); return err }
 func notMemberErr(b []byte) error { _, err := DecodeNotMember(b); return err }
 func stateLostErr(b []byte) error { _, err := DecodeStateLost(b); return err }
 func echoErr(b []byte) error      { _, err := DecodeEcho(b); return err }
+func joinRequestErr(b []byte) error {
+	_, err := DecodeJoinRequest(b)
+	return err
+}
+func joinConfigErr(b []byte) error { _, err := DecodeJoinConfig(b); return err }
+
+// A name that the decoder would refuse cannot be encoded either.
+func TestJoinRequestEncodeRefusesBadNames(t *testing.T) {
+	for _, name := range []string{"", strings.Repeat("x", 65), "a b", "n\n", "ü"} {
+		if _, err := (JoinRequest{Name: name}).Encode(); !errors.Is(err, ErrMalformed) {
+			t.Errorf("name %q: %v, want ErrMalformed", name, err)
+		}
+	}
+}
 
 func TestFragmentLimits(t *testing.T) {
 	for _, size := range []int{-1, 0, FragHeaderLen, MaxPayload + 1} {

@@ -27,6 +27,12 @@ func (l *logBuf) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // messages are the msg values of the lines that contain sub.
 func (l *logBuf) messages(sub string) []string {
 	l.mu.Lock()

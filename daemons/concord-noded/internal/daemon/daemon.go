@@ -90,6 +90,8 @@ type Daemon struct {
 	mending  map[uint16]uint64 // tick at which a replica recovery for a node began (see replicaLost)
 	cfgIndex uint64            // the store's applied index behind cfg; 0: not from the store yet
 	told     map[uint16]uint64 // tick at which a node not in the configuration was last told so
+	tells    tellLog           // log lines about such nodes (see logTold)
+	joins    joinAnswers       // answers to joining nodes (see answerJoin)
 	jobs     jobTable
 	// leaderWait is how long a job waits for a configuration leader.
 	leaderWait time.Duration
@@ -125,10 +127,12 @@ type Port interface {
 // New loads the configuration and key, opens the store, sets this node's
 // heartbeat NICs up and opens the links of those that exist.
 func New(opts Options) (*Daemon, error) {
-	fc, err := config.Load(opts.ConfigPath)
+	// cluster.conf, or the configuration fetched when this node joined.
+	sc, err := loadConfig(&opts, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
+	fc := sc.cfg
 	name := opts.NodeName
 	if name == "" {
 		if name, err = os.Hostname(); err != nil {
@@ -163,6 +167,9 @@ func New(opts Options) (*Daemon, error) {
 		d.closePorts()
 		return nil, err
 	}
+	if sc.joining {
+		d.joined(sc.index)
+	}
 	return d, nil
 }
 
@@ -177,6 +184,9 @@ func NewWith(opts Options, fc *config.Cluster, key []byte, ports []Port) (*Daemo
 		leaderWait: defaultLeaderWait, notify: func(s string) { daemon.SdNotify(false, s) }}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
+	}
+	if err := checkDeleted(opts.StateDir); err != nil {
+		return nil, err
 	}
 	d.fileCfg = fc
 	self := fc.NodeByName(opts.NodeName)
@@ -215,6 +225,12 @@ func NewWith(opts Options, fc *config.Cluster, key []byte, ports []Port) (*Daemo
 			d.cfgIndex = st.Status().Applied
 			if n := d.cfg.Node(self.Number); n != nil {
 				d.self = *n
+			} else {
+				// It applied its own deletion and stopped before it
+				// could say so (or an older version ran it).
+				st.Close()
+				d.markDeleted(fmt.Sprintf("its replicated configuration (index %d) no longer lists it", d.cfgIndex))
+				return nil, checkDeleted(opts.StateDir)
 			}
 		}
 	}
@@ -546,7 +562,7 @@ func (d *Daemon) applyConfig(c *config.Cluster) {
 	old := d.cfg
 	if old.Node(d.self.Number) != nil && c.Node(d.self.Number) == nil {
 		d.log.Warn("this node was deleted from the cluster configuration; stopping", "node", d.self.Number)
-		d.deleted = true
+		d.markDeleted(fmt.Sprintf("it applied its own deletion (configuration index %d)", d.cfgIndex))
 	}
 	if n := c.Node(d.self.Number); n != nil {
 		d.self = *n

@@ -102,6 +102,7 @@ type testNode struct {
 	done   chan error
 	exited chan struct{} // closed when Run has returned
 	ports  []*memPort
+	dir    string // state directory
 }
 
 func testConfig(t *testing.T, n int) *config.Cluster {
@@ -153,7 +154,7 @@ func startNodeOpts(t *testing.T, h *hub, c *config.Cluster, opts Options, setup 
 		setup(d)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tn := &testNode{d: d, rec: rec, cancel: cancel, done: make(chan error, 1), exited: make(chan struct{}), ports: mps}
+	tn := &testNode{d: d, rec: rec, cancel: cancel, done: make(chan error, 1), exited: make(chan struct{}), ports: mps, dir: opts.StateDir}
 	go func() { tn.done <- d.Run(ctx); close(tn.exited) }()
 	t.Cleanup(func() {
 		// Run returns only once nothing writes to dir any more, which

@@ -1,40 +1,20 @@
 package daemon
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 )
-
-// syncBuffer is a bytes.Buffer safe for the loop and the store runner.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // Issue 8, item 6: raft's internals (elections, pre-votes) are debug
 // lines; at info level the journal says who leads in Concord's words.
 func TestRaftInternalsAreDebugLines(t *testing.T) {
 	h := &hub{ports: map[int][]*memPort{}, cut: map[string]bool{}, txCut: map[string]bool{}}
 	c := testConfig(t, 3)
-	logs := make([]*syncBuffer, 3)
+	logs := make([]*logBuf, 3)
 	var nodes []*testNode
 	for i, name := range []string{"n1", "n2", "n3"} {
-		logs[i] = &syncBuffer{}
+		logs[i] = &logBuf{}
 		log := slog.New(slog.NewTextHandler(logs[i], &slog.HandlerOptions{Level: slog.LevelInfo}))
 		nodes = append(nodes, startNodeOpts(t, h, c, Options{NodeName: name, StateDir: t.TempDir(), Version: "test", Logger: log}, nil))
 	}

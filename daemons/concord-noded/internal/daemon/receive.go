@@ -56,6 +56,10 @@ func (d *Daemon) receive(f rxFrame) {
 		}
 		return
 	}
+	if h.Sender == 0 {
+		d.answerJoin(f, h, payload)
+		return
+	}
 	if !d.knownPeer(h.Sender) {
 		d.dropFrom(f.link, f.src, "dropped_unknown_node")
 		if h.Sender != d.self.Number {

@@ -12,18 +12,21 @@ import (
 // A node deleted from the configuration is told by Raft only if the
 // deletion reaches it, which Raft does not promise for a removed voter. So
 // a node that hears an authentic frame from a node it does not know tells
-// that node, at most once a second, with the index of its configuration.
+// that node, less and less often (see tellDue), with the index of its
+// configuration.
 // The receiver leaves, as it would on applying its own deletion, only if
 // that index is newer than its own: configurations are totally ordered by
 // index, so a newer one without it means it was deleted. A node just
 // added, told by a peer that has not applied the addition yet, holds the
 // newer configuration itself and stays; a node with no configuration
-// from the store yet (index 0) cannot compare and stays too.
+// from the store yet (index 0) cannot compare and stays too, but one that
+// joined with only the key has the index of the configuration it fetched
+// (see joined).
 func (d *Daemon) tellNotMember(node uint16, f rxFrame) {
 	if d.cfgIndex == 0 || len(f.src) != 6 || int(f.link) >= len(d.ports) {
 		return
 	}
-	if !again(d.told, node, d.tick, d.ticks(time.Second)) {
+	if !d.tellDue(node) {
 		return
 	}
 	fr := d.seal(frame.KindNotMember, frame.NotMember{Node: node, ConfigIndex: d.cfgIndex}.Encode())
@@ -31,8 +34,7 @@ func (d *Daemon) tellNotMember(node uint16, f rxFrame) {
 		return
 	}
 	d.counters["told_not_member"]++
-	d.log.Info(fmt.Sprintf("node %d is not in the cluster configuration but sends frames; told it so", node),
-		"node", node, "reason", "not in configuration", "config_index", d.cfgIndex)
+	d.logTold(node)
 }
 
 // replicaLost handles a peer's word that its replicated state is gone: a
@@ -78,5 +80,5 @@ func (d *Daemon) notMember(from uint16, p []byte) {
 	}
 	d.log.Warn(fmt.Sprintf("node %d says this node was deleted from the cluster configuration (its index %d, ours %d); stopping", from, n.ConfigIndex, d.cfgIndex),
 		"node", from, "reason", "deleted from the configuration", "config_index", n.ConfigIndex)
-	d.deleted = true
+	d.markDeleted(fmt.Sprintf("node %d said so (its configuration index %d, this node's %d)", from, n.ConfigIndex, d.cfgIndex))
 }

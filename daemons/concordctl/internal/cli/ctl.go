@@ -338,7 +338,10 @@ func nodeCmd(args []string, jsonOut bool, env Env) error {
 		return env.change(func(api API) (job dbus.ObjectPath, err error) {
 			job, num, err = api.AddNode(name, uint16(*number), uint32(*votes), links, am)
 			return job, err
-		}, func() { fmt.Fprintf(env.Stdout, "added node %s as number %d\n", name, num) })
+		}, func() {
+			fmt.Fprintf(env.Stdout, "added node %s as number %d\n", name, num)
+			joinSteps(env.Stdout, name, links, env.Version)
+		})
 	case "delete":
 		if len(args) != 1 {
 			return usageError{"usage: concordctl node delete NAME"}

@@ -124,6 +124,7 @@ func TestCommandsOutput(t *testing.T) {
 		{"node-show-json", []string{"node", "show", "node3", "--json"}, 0},
 		{"node-show-missing", []string{"node", "show", "nope"}, 1},
 		{"node-add", []string{"node", "add", "node4", "--link", "hb0 02:00:00:00:00:04", "--votes", "2"}, 0},
+		{"node-add-eth", []string{"node", "add", "node4", "--link", "eth1 02:00:00:00:00:04", "--link", "hb1 02:00:00:00:01:04"}, 0},
 		{"node-add-nolink", []string{"node", "add", "node4"}, 2},
 		{"node-add-badattr", []string{"node", "add", "node4", "--link", "hb0 02:00:00:00:00:04", "--attr", "novalue"}, 2},
 		{"node-add-twonames", []string{"node", "add", "a", "b", "--link", "x y"}, 2},

@@ -1,0 +1,43 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// joinSteps tells the admin, after `node add`, what to do on the new node:
+// it needs only the package, the key and at most its name (see
+// concord-noded(8), JOINING A CLUSTER); it fetches the rest.
+func joinSteps(w io.Writer, name string, links []string, version string) {
+	var ifs, other []string
+	for _, l := range links {
+		f := strings.Fields(l)
+		if len(f) == 0 {
+			continue
+		}
+		ifs = append(ifs, f[0])
+		if !strings.HasPrefix(f[0], "hb") {
+			other = append(other, f[0])
+		}
+	}
+	conf := fmt.Sprintf("no /etc/concord/cluster.conf if its host name is %s; else one with only the line\n       [node %s]", name, name)
+	if len(other) > 0 {
+		// The node listens on hb* interfaces unless the file names others.
+		are := "is"
+		if len(other) > 1 {
+			are = "are"
+		}
+		conf = fmt.Sprintf("an /etc/concord/cluster.conf with only these lines (%s %s not named hb*):\n       [node %s]", strings.Join(other, ", "), are, name)
+		for _, i := range ifs {
+			conf += "\n       link = " + i
+		}
+	}
+	fmt.Fprintf(w, `On %[1]s, to join it to the cluster:
+  1. install the concord package, version %[2]s as here (apt install ./concord.deb)
+  2. copy /etc/concord/authkey from this node to /etc/concord/authkey there (owner root, mode 0600)
+  3. %[3]s
+  4. systemctl enable --now concord-noded
+It fetches the cluster configuration over %[4]s when it starts.
+`, name, version, conf, strings.Join(ifs, ", "))
+}
