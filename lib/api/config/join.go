@@ -3,7 +3,6 @@ package config
 import (
 	"bytes"
 	"strings"
-	"unicode/utf8"
 )
 
 // JoinFile is the join form of cluster.conf: a file without a [cluster]
@@ -44,17 +43,10 @@ func ParseJoin(file string, data []byte) (*JoinFile, error) {
 	nodeLine := 0
 	for i, raw := range bytes.Split(data, []byte("\n")) {
 		p.line = i + 1
-		raw = bytes.TrimSuffix(raw, []byte("\r"))
-		if !utf8.Valid(raw) {
-			return nil, p.errorf("line is not valid UTF-8")
+		line, err := p.clean(raw)
+		if err != nil {
+			return nil, err
 		}
-		line := string(raw)
-		for _, r := range line {
-			if r < 0x20 && r != '\t' || r == 0x7f {
-				return nil, p.errorf("control character %q", r)
-			}
-		}
-		line = strings.TrimSpace(line)
 		if line == "" || line[0] == '#' {
 			continue
 		}

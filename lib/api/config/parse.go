@@ -52,22 +52,31 @@ type parser struct {
 	wfaSet   bool           // wait_for_all was written
 }
 
+// clean checks one raw line (UTF-8, no control characters) and returns
+// it without its line end and surrounding space.
+func (p *parser) clean(raw []byte) (string, error) {
+	raw = bytes.TrimSuffix(raw, []byte("\r"))
+	if !utf8.Valid(raw) {
+		return "", p.errorf("line is not valid UTF-8")
+	}
+	line := string(raw)
+	for _, r := range line {
+		if r < 0x20 && r != '\t' || r == 0x7f {
+			return "", p.errorf("control character %q", r)
+		}
+	}
+	return strings.TrimSpace(line), nil
+}
+
 func parse(file string, data []byte) (*Cluster, error) {
 	p := &parser{file: file, sections: map[string]int{}, keys: map[string]int{}}
 	var nodes []*Node
 	for i, raw := range bytes.Split(data, []byte("\n")) {
 		p.line = i + 1
-		raw = bytes.TrimSuffix(raw, []byte("\r"))
-		if !utf8.Valid(raw) {
-			return nil, p.errorf("line is not valid UTF-8")
+		line, err := p.clean(raw)
+		if err != nil {
+			return nil, err
 		}
-		line := string(raw)
-		for _, r := range line {
-			if r < 0x20 && r != '\t' || r == 0x7f {
-				return nil, p.errorf("control character %q", r)
-			}
-		}
-		line = strings.TrimSpace(line)
 		if line == "" || line[0] == '#' {
 			continue
 		}
