@@ -61,6 +61,7 @@ type clientState struct {
 	since   map[string][]MsgID     // messages delivered in the current view
 	outs    map[string]int         // "group/barrier@view" -> outcomes seen
 	pending map[string]bool        // "group/barrier" entered, no outcome yet
+	fifo    map[string]uint64      // "group sender" -> last MsgID.Seq delivered
 }
 
 type sim struct {
@@ -158,7 +159,7 @@ func (s *sim) event(n *simNode, ev Event) {
 	k := ckey{n.id, n.inc, ev.Client}
 	cs := s.clients[k]
 	if cs == nil {
-		cs = &clientState{views: map[string]GroupViewID{}, in: map[string][]Member{}, since: map[string][]MsgID{}, outs: map[string]int{}, pending: map[string]bool{}}
+		cs = &clientState{views: map[string]GroupViewID{}, in: map[string][]Member{}, since: map[string][]MsgID{}, outs: map[string]int{}, pending: map[string]bool{}, fifo: map[string]uint64{}}
 		s.clients[k] = cs
 	}
 	if s.trace != nil {
@@ -287,6 +288,12 @@ func (s *sim) delivered(n *simNode, cs *clientState, ev Event, g string, id MsgI
 		s.fatalf("node %d client %d got message %v twice in view %s", n.id, ev.Client, id, cs.views[g])
 	}
 	cs.since[g] = append(cs.since[g], id)
+	// FIFO per sender: a sender's messages come in the order it sent them.
+	fk := fmt.Sprintf("%s %d.%d", g, id.Node, id.Inc)
+	if last := cs.fifo[fk]; id.Seq <= last {
+		s.fatalf("node %d client %d got %v after %d from the same sender", n.id, ev.Client, id, last)
+	}
+	cs.fifo[fk] = id.Seq
 	if ev.Order != Safe {
 		return
 	}
