@@ -84,13 +84,14 @@ type sim struct {
 	failed   bool
 	stats    map[string]int
 	topoRate int // percent of steps that change the topology
+	maxQueue int
 }
 
-func newSim(t *testing.T, seed uint64, n int) *sim {
+func newSim(t *testing.T, seed uint64, n, maxQueue int) *sim {
 	s := &sim{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), groups: []string{"a", "b", "c"},
 		holds: map[nodeKey]map[MsgID]bool{}, viewMems: map[string]string{}, passes: map[string]string{},
 		orders: map[string][][]MsgID{}, clients: map[ckey]*clientState{}, txParts: map[MsgID][]Part{},
-		entered: map[mkey]map[string]bool{}, releases: map[string]string{}, stats: map[string]int{}}
+		entered: map[mkey]map[string]bool{}, releases: map[string]string{}, stats: map[string]int{}, maxQueue: maxQueue}
 	for i := 1; i <= n; i++ {
 		s.nodes = append(s.nodes, &simNode{id: NodeID(i)})
 		s.start(s.nodes[i-1])
@@ -121,7 +122,7 @@ func (s *sim) start(n *simNode) {
 	n.view = &simView{id: ViewID{Seq: s.seq, Coord: n.id}, members: []NodeID{n.id}, recv: map[NodeID]int{}}
 	n.recv, n.deliv, n.queue, n.sent, n.seen = 0, 0, nil, 0, map[MsgID]bool{}
 	n.clients, n.slow = nil, map[uint32]bool{}
-	c, err := New(Config{Node: n.id, Incarnation: n.inc, MaxQueue: 40, MaxInFlight: 8}, n.view.id, n.view.members)
+	c, err := New(Config{Node: n.id, Incarnation: n.inc, MaxQueue: s.maxQueue, MaxInFlight: 8}, n.view.id, n.view.members)
 	if err != nil {
 		s.fatalf("New: %v", err)
 	}
@@ -154,14 +155,20 @@ func (s *sim) drain(n *simNode) {
 	}
 }
 
-func (s *sim) event(n *simNode, ev Event) {
-	s.t.Helper()
-	k := ckey{n.id, n.inc, ev.Client}
+func (s *sim) client(n *simNode, id uint32) *clientState {
+	k := ckey{n.id, n.inc, id}
 	cs := s.clients[k]
 	if cs == nil {
-		cs = &clientState{views: map[string]GroupViewID{}, in: map[string][]Member{}, since: map[string][]MsgID{}, outs: map[string]int{}, pending: map[string]bool{}, fifo: map[string]uint64{}}
+		cs = &clientState{views: map[string]GroupViewID{}, in: map[string][]Member{}, since: map[string][]MsgID{},
+			outs: map[string]int{}, pending: map[string]bool{}, fifo: map[string]uint64{}}
 		s.clients[k] = cs
 	}
+	return cs
+}
+
+func (s *sim) event(n *simNode, ev Event) {
+	s.t.Helper()
+	cs := s.client(n, ev.Client)
 	if s.trace != nil {
 		fmt.Fprintf(s.trace, "n%d c%d: %s\n", n.id, ev.Client, ev)
 	}
@@ -465,7 +472,7 @@ func (s *sim) step(chaos bool) bool {
 		s.topology()
 		return true
 	case chaos && r < 45:
-		s.client(n)
+		s.act(n)
 		return true
 	}
 	// Progress: sequence, receive or deliver at some node.
@@ -510,7 +517,7 @@ func (s *sim) topology() {
 	s.reconfigure()
 }
 
-func (s *sim) client(n *simNode) {
+func (s *sim) act(n *simNode) {
 	c := n.core
 	var cl uint32
 	if len(n.clients) > 0 {
@@ -544,8 +551,8 @@ func (s *sim) client(n *simNode) {
 	case r < 17:
 		b := fmt.Sprintf("x%d", s.rng.IntN(2))
 		k := mkey{n.id, n.inc, cl}
-		cs := s.clients[ckey{n.id, n.inc, cl}]
-		if cs == nil || cs.pending[g+"/"+b] {
+		cs := s.client(n, cl)
+		if cs.pending[g+"/"+b] {
 			break
 		}
 		if err = c.EnterBarrier(cl, g, b); err == nil {
@@ -616,7 +623,7 @@ func TestSim(t *testing.T) {
 		}
 	}()
 	for seed := uint64(1); seed <= uint64(seeds); seed++ {
-		s := newSim(t, seed, 3+int(seed%3))
+		s := newSim(t, seed, 3+int(seed%3), 40)
 		s.topoRate = 1 + int(seed%3)
 		if v, _ := strconv.Atoi(os.Getenv("GROUPS_TRACE")); uint64(v) == seed {
 			s.trace = &strings.Builder{}
