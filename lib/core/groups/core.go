@@ -47,6 +47,9 @@ type Core struct {
 	// diverged: an unstable message was delivered; group views made from
 	// here to the next node view are per side (Branch set).
 	diverged bool
+	// tag is the Branch of settled group views: 0, except in a boot view
+	// (Seq 0), which every incarnation of the node has under the same id.
+	tag uint64
 
 	groups     map[string]*group
 	sessions   map[uint32]*session
@@ -318,7 +321,12 @@ func (c *Core) NodeView(v ViewID, nodes []NodeID) error {
 	for _, m := range held {
 		c.apply(m)
 	}
-	c.view, c.nodes, c.diverged = v, slices.Clone(nodes), false
+	c.view, c.nodes, c.diverged, c.tag = v, slices.Clone(nodes), false, 0
+	if v.Seq == 0 {
+		h := fnv.New64a()
+		fmt.Fprintf(h, "boot|%d|%d", c.me, c.inc)
+		c.tag = h.Sum64() | 1
+	}
 	for _, name := range c.Groups() {
 		g := c.groups[name]
 		var ch []Change
@@ -466,7 +474,7 @@ func (c *Core) onSync(from NodeID, m Msg) {
 		if lost {
 			c.failBarriers(name, g, "a member was lost with its node")
 		}
-		g.id = GroupViewID{View: c.view}
+		g.id = GroupViewID{View: c.view, Branch: c.tag}
 		if len(g.members) == 0 {
 			delete(c.groups, name)
 		} else {
@@ -499,8 +507,8 @@ func (c *Core) change(name string, g *group, ch []Change, tag string) {
 	}
 	slices.SortFunc(g.members, compareMembers)
 	if c.settled && !c.diverged {
-		if g.id.View != c.view || g.id.Branch != 0 {
-			g.id = GroupViewID{View: c.view} // a group new in this settled view
+		if g.id.View != c.view || g.id.Branch != c.tag {
+			g.id = GroupViewID{View: c.view, Branch: c.tag} // a group new in this settled view
 		}
 		g.id.N++
 	} else {

@@ -65,7 +65,9 @@
 //
 // In a settled node view V, every group's view after the exchange is
 // (V, 0), and each change adds one: (V, 1), (V, 2)... These are identical
-// on every node of V. Views made while not settled (losses at a node view,
+// on every node of V. A boot view (Seq 0, one node) has the same ViewID in
+// every incarnation of its node, so its group views carry a Branch hashed
+// from the node and its incarnation. Views made while not settled (losses at a node view,
 // changes applied before the exchange completes, or after an unstable
 // delivery) can differ between sides of a partition, so their id also has
 // a Branch: a hash of the previous id and the change. Equal ids mean equal

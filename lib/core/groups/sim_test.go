@@ -118,8 +118,8 @@ func (s *sim) debugf(format string, args ...any) {
 func (s *sim) start(n *simNode) {
 	n.inc++
 	n.up, n.part = true, 0
-	s.seq++
-	n.view = &simView{id: ViewID{Seq: s.seq, Coord: n.id}, members: []NodeID{n.id}, recv: map[NodeID]int{}}
+	// Like membership, every incarnation boots in view 0.<id>.
+	n.view = &simView{id: ViewID{Seq: 0, Coord: n.id}, members: []NodeID{n.id}, recv: map[NodeID]int{}}
 	n.recv, n.deliv, n.queue, n.sent, n.seen = 0, 0, nil, 0, map[MsgID]bool{}
 	n.clients, n.slow = nil, map[uint32]bool{}
 	c, err := New(Config{Node: n.id, Incarnation: n.inc, MaxQueue: s.maxQueue, MaxInFlight: 8}, n.view.id, n.view.members)
