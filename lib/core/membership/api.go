@@ -137,6 +137,10 @@ type Delivery struct {
 	Seq     uint64 // position in the view's total order (Unicast: the sender's FIFO number)
 	Payload []byte
 	Unicast bool
+	// Unstable: delivered while finishing a view, beyond its stable
+	// point; a node that left that view may not hold it (process groups
+	// deliver their safe messages only after such nodes' members are gone).
+	Unstable bool
 }
 
 // NodeState is a node's state as seen from this node.

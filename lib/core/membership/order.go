@@ -138,7 +138,7 @@ func (n *Node) deliverUpTo(upto uint64) {
 			panic(fmt.Sprintf("membership: node %d delivers seq %d of view %s it does not hold", n.id, s, n.view.ID))
 		}
 		n.delivered = s
-		n.deliver(m)
+		n.deliver(m, false)
 	}
 }
 
@@ -156,12 +156,12 @@ func (n *Node) deliverFlush(c Cut) {
 		}
 		n.delivered = s
 		if contains(c.Survivors, m.Origin) {
-			n.deliver(m)
+			n.deliver(m, true)
 		}
 	}
 }
 
-func (n *Node) deliver(m *Message) {
+func (n *Node) deliver(m *Message, unstable bool) {
 	// Dedupe by (origin, incarnation, msgid).
 	if m.Origin == n.id {
 		if m.OriginInc != n.inc {
@@ -182,7 +182,7 @@ func (n *Node) deliver(m *Message) {
 	case OpData:
 		if m.Group == "" || contains(n.view.Groups[m.Group], n.id) {
 			n.counters.Delivered++
-			n.events = append(n.events, Event{Delivery: &Delivery{Group: m.Group, From: m.Origin, Seq: m.Seq, Payload: m.Payload}})
+			n.events = append(n.events, Event{Delivery: &Delivery{Group: m.Group, From: m.Origin, Seq: m.Seq, Payload: m.Payload, Unstable: unstable}})
 		}
 	case OpJoin:
 		if n.view.Contains(m.Origin) && !contains(n.view.Groups[m.Group], m.Origin) {
