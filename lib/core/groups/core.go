@@ -335,8 +335,12 @@ func (c *Core) NodeView(v ViewID, nodes []NodeID) error {
 				ch = append(ch, Change{Member: m, Kind: Lost, Reason: fmt.Sprintf("node %d left the cluster view", m.Node)})
 			}
 		}
-		if len(ch) > 0 {
-			c.change(name, g, ch, fmt.Sprintf("lost@%s", v))
+		// Every group gets a new view at every node view, losses or not:
+		// this node may have delivered in the node view it leaves messages
+		// that others entering v from elsewhere never saw, so no group view
+		// may span two node views.
+		if len(g.members) > 0 {
+			c.change(name, g, ch, fmt.Sprintf("view@%s", v))
 		}
 	}
 	c.syncs = map[NodeID]*Msg{}

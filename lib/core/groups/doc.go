@@ -42,8 +42,11 @@
 // installs a node view, NodeView
 //
 //  1. applies what was ordered in the view being left and had to wait;
-//  2. removes the members of nodes outside the new view, with kind Lost
-//     ("lost with its node"), failing their groups' open barriers;
+//  2. gives every group a new view: without the members of nodes outside
+//     the new view, with kind Lost ("lost with its node"), failing their
+//     groups' open barriers; a new view even when nobody is lost, since
+//     this node may have delivered, in the node view it leaves, messages
+//     that nodes entering the new view from elsewhere never saw;
 //  3. applies what waited behind an unstable safe message (below);
 //  4. broadcasts a sync with its own members.
 //
