@@ -11,8 +11,9 @@
 // (the client read n events) and Close (closed, or died). From membership
 // it calls NodeView for every view membership installs (the Event with
 // View set) and Deliver for every delivery of a message this layer
-// broadcast, with stable = false for deliveries membership makes beyond
-// the old view's stable point when it finishes a view (see "Safe" below).
+// broadcast, with stable = !Delivery.Unstable (membership marks what it
+// delivers beyond the old view's stable point when it finishes a view; see
+// "Agreed and safe" below).
 // After each call it takes Ready: Broadcast goes to membership.Broadcast
 // on group "" in order (one FIFO stream per node; the messages carry
 // their own group), Events go to the local clients, each in order.
@@ -34,7 +35,10 @@
 //
 // Everything is applied at its point of membership's total order, so every
 // node that delivers the same stretch of the order makes the same group
-// views, deliveries, barrier outcomes and refusals.
+// views, deliveries, barrier outcomes and refusals. The encoding of Msg
+// for membership's payload is not written yet (nor its fuzzing); note
+// that membership bounds a payload (Config.MaxPayload, default 1200), so
+// large messages and transactions will need fragmenting or a larger bound.
 //
 // # Node views and the state exchange
 //
@@ -86,9 +90,10 @@
 // of the moment. A safe message delivered unstable, and everything after
 // it, waits for the next node view: it is delivered after step 2, when the
 // group view holds only members of nodes that survive, all of which hold
-// it (they fetched up to the cut). Membership's Delivery does not yet say
-// which deliveries are unstable; until it does, a daemon must pass
-// stable = true, and safe is only as strong as agreed at transitions.
+// it (they fetched up to the cut). Within a view membership delivers
+// only stable messages, so there agreed and safe are delivered alike;
+// they differ only at transitions, as above. (A later fast path that
+// delivers agreed messages before they are stable would widen the gap.)
 //
 // # Virtual synchrony
 //
