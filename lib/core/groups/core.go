@@ -654,7 +654,7 @@ func (c *Core) apply(m Msg) {
 			delete(s.pending, m.Group)
 		}
 		if c.isMember(g, m.Sender) {
-			c.change(m.Group, g, []Change{{Member: m.Sender, Kind: Left}}, tag)
+			c.change(m.Group, g, []Change{{Member: m.Sender, Kind: Left, Reason: "left the group"}}, tag)
 		}
 	case MsgGone:
 		for _, name := range c.Groups() {

@@ -180,6 +180,11 @@ func (s *sim) event(n *simNode, ev Event) {
 	s.count(ev)
 	switch ev.Kind {
 	case EvView:
+		for _, x := range ev.Changes {
+			if x.Kind != Joined && x.Kind != Merged && x.Reason == "" {
+				s.fatalf("group %s view %s: %s %s without a reason", ev.Group, ev.View, x.Member, x.Kind)
+			}
+		}
 		ms := memberList(ev.Members)
 		vk := ev.Group + " " + ev.View.String() + fmt.Sprint(ev.View.Branch)
 		if prev, ok := s.viewMems[vk]; ok && prev != ms {
