@@ -1,7 +1,6 @@
 package groups
 
 import (
-	"encoding/binary"
 	"errors"
 	"os"
 	"strconv"
@@ -15,10 +14,9 @@ import (
 // network (delays, reorders, drops, partitions, crashes and restarts),
 // as the daemon will: membership's view events go to NodeView, its
 // deliveries to Deliver, the Cores' broadcasts to membership.Broadcast.
-// Payloads carry a key into the test's table of messages (the wire
-// encoding of Msg is not written yet). Every check of TestSim runs, except
-// the safe one: membership does not say which deliveries are unstable,
-// so they are all passed as stable here (see doc.go).
+// Payloads are Msg's wire encoding; deliveries pass !Delivery.Unstable as
+// stable. Every check of TestSim runs except the safe one, which needs to
+// know what each node received, and membership does not tell.
 func TestOverMembership(t *testing.T) {
 	seeds := 30
 	if testing.Short() {
@@ -57,15 +55,13 @@ type realSim struct {
 	*sim
 	mem    map[NodeID]*membership.Node
 	fl     []flight
-	table  map[uint64]Msg
-	key    uint64
 	maxSeq map[NodeID]uint64
 	now    uint64
 	ids    []NodeID
 }
 
 func newRealSim(t *testing.T, seed uint64, n int) *realSim {
-	r := &realSim{sim: newSimEmpty(t, seed, 40), mem: map[NodeID]*membership.Node{}, table: map[uint64]Msg{},
+	r := &realSim{sim: newSimEmpty(t, seed, 40), mem: map[NodeID]*membership.Node{},
 		maxSeq: map[NodeID]uint64{}}
 	r.noSafe = true
 	for i := 1; i <= n; i++ {
@@ -82,7 +78,7 @@ func (r *realSim) start(n *simNode) {
 	n.inc++
 	n.up, n.part = true, 0
 	n.queue, n.clients, n.slow = nil, nil, map[uint32]bool{}
-	m, err := membership.New(membership.Config{ID: n.id, Incarnation: n.inc, Peers: r.ids, MinSeq: r.maxSeq[n.id]})
+	m, err := membership.New(membership.Config{ID: n.id, Incarnation: n.inc, Peers: r.ids, MinSeq: r.maxSeq[n.id], MaxPayload: 1 << 16})
 	if err != nil {
 		r.fatalf("membership.New: %v", err)
 	}
@@ -126,9 +122,9 @@ func (r *realSim) process(n *simNode) {
 				}
 			case ev.Delivery != nil && !ev.Delivery.Unicast:
 				d := ev.Delivery
-				m, ok := r.table[binary.BigEndian.Uint64(d.Payload)]
-				if !ok {
-					r.fatalf("delivery of an unknown payload")
+				var m Msg
+				if err := m.UnmarshalBinary(d.Payload); err != nil {
+					r.fatalf("UnmarshalBinary: %v", err)
 				}
 				r.debugf("n%d: deliver %s %v group %s seq %d unstable=%v", n.id, m.Kind, m.ID, m.Group, d.Seq, d.Unstable)
 				if err := n.core.Deliver(d.From, m, !d.Unstable); err != nil {
@@ -144,17 +140,17 @@ func (r *realSim) process(n *simNode) {
 // push hands a node's queued broadcasts to membership.
 func (r *realSim) push(n *simNode) {
 	for len(n.queue) > 0 {
-		r.key++
-		var b [8]byte
-		binary.BigEndian.PutUint64(b[:], r.key)
-		err := r.mem[n.id].Broadcast("", b[:])
+		b, err := n.queue[0].MarshalBinary()
+		if err != nil {
+			r.fatalf("MarshalBinary: %v", err)
+		}
+		err = r.mem[n.id].Broadcast("", b)
 		if errors.Is(err, membership.ErrQueueFull) {
 			return
 		}
 		if err != nil {
 			r.fatalf("Broadcast: %v", err)
 		}
-		r.table[r.key] = n.queue[0]
 		n.queue = n.queue[1:]
 	}
 }
