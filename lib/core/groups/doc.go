@@ -35,10 +35,10 @@
 //
 // Everything is applied at its point of membership's total order, so every
 // node that delivers the same stretch of the order makes the same group
-// views, deliveries, barrier outcomes and refusals. The encoding of Msg
-// for membership's payload is not written yet (nor its fuzzing); note
-// that membership bounds a payload (Config.MaxPayload, default 1200), so
-// large messages and transactions will need fragmenting or a larger bound.
+// views, deliveries, barrier outcomes and refusals. Msg.MarshalBinary is
+// the payload given to membership. Membership bounds a payload
+// (Config.MaxPayload, default 1200): large messages, transactions and the
+// syncs of busy nodes need a larger bound or fragmenting.
 //
 // # Node views and the state exchange
 //

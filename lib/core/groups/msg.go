@@ -35,8 +35,8 @@ type MsgID struct {
 	Seq  uint64
 }
 
-// Msg is what this layer broadcasts through membership (the daemon
-// encodes it; the encoding is not part of this package yet).
+// Msg is what this layer broadcasts through membership, encoded with
+// MarshalBinary.
 type Msg struct {
 	Kind    MsgKind
 	ID      MsgID
