@@ -128,6 +128,11 @@ type Event struct {
 	View     *View
 	Delivery *Delivery
 	Reason   string
+	// Survivors, for a view install: the nodes that pass with this one
+	// from its previous view (they finished it with the same cut), self
+	// included. A member of the new view outside it comes from another
+	// view and did not see this node's last deliveries.
+	Survivors []NodeID
 }
 
 // Delivery is a message delivered to this node.

@@ -383,7 +383,7 @@ func (n *Node) applyInstall(m Message, incs map[NodeID]uint64) bool {
 	for _, id := range m.Alive {
 		left[id] = true
 	}
-	n.installViewGroups(m.Round, m.Members, groups, left, n.reason(m, left), incs)
+	n.installViewGroups(m.Round, m.Members, groups, left, n.reason(m, left), incs, cut.Survivors)
 	return true
 }
 
@@ -442,10 +442,10 @@ func (n *Node) installView(r Round, members []NodeID, own []string, incs map[Nod
 	for _, g := range own {
 		groups[g] = []NodeID{n.id}
 	}
-	n.installViewGroups(r, members, groups, nil, reason, incs)
+	n.installViewGroups(r, members, groups, nil, reason, incs, []NodeID{n.id})
 }
 
-func (n *Node) installViewGroups(r Round, members []NodeID, groups map[string][]NodeID, left map[NodeID]bool, reason string, incs map[NodeID]uint64) {
+func (n *Node) installViewGroups(r Round, members []NodeID, groups map[string][]NodeID, left map[NodeID]bool, reason string, incs map[NodeID]uint64, survivors []NodeID) {
 	old := n.view
 	for _, id := range members {
 		if !old.Contains(id) {
@@ -488,7 +488,7 @@ func (n *Node) installViewGroups(r Round, members []NodeID, groups map[string][]
 	}
 	n.resetViewState()
 	n.counters.ViewsInstalled++
-	n.events = append(n.events, Event{View: n.view.Clone(), Reason: reason})
+	n.events = append(n.events, Event{View: n.view.Clone(), Reason: reason, Survivors: slices.Clone(survivors)})
 	n.infof("node %d installed view %s members %v (%s)", n.id, n.view.ID, n.view.Members, reason)
 	n.flushSends()
 }
