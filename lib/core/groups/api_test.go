@@ -35,7 +35,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 
 func TestNodeViewMustAdvance(t *testing.T) {
 	c := newCore(t)
-	if err := c.NodeView(ViewID{Seq: 3, Coord: 1}, []NodeID{1}); err == nil || !strings.Contains(err.Error(), "does not follow") {
+	if err := c.NodeView(ViewID{Seq: 3, Coord: 1}, []NodeID{1}, []NodeID{1}); err == nil || !strings.Contains(err.Error(), "does not follow") {
 		t.Errorf("same view again: %v", err)
 	}
 }

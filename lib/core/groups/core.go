@@ -77,7 +77,7 @@ func New(cfg Config, v ViewID, nodes []NodeID) (*Core, error) {
 		cfg.MaxPayload = 65536
 	}
 	c := &Core{cfg: cfg, me: cfg.Node, inc: cfg.Incarnation, groups: map[string]*group{}, sessions: map[uint32]*session{}}
-	if err := c.NodeView(v, nodes); err != nil {
+	if err := c.NodeView(v, nodes, nodes); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -301,13 +301,19 @@ func (c *Core) Close(client uint32, died bool) error {
 // Input from membership.
 
 // NodeView tells the core that membership installed view v (members
-// sorted, self included). Members on nodes outside v are lost at once (a
-// view that may differ between sides, Branch set); then every node
-// broadcasts its share of the state (MsgSync) and the group views of v
-// follow once all of them are delivered.
-func (c *Core) NodeView(v ViewID, nodes []NodeID) error {
+// sorted, self included; survivors: the members that pass with this node
+// from its previous view, Event.Survivors). Members on other nodes are
+// lost at once (a view that may differ between sides, Branch set); then
+// every node broadcasts its share of the state (MsgSync) and the group
+// views of v follow once all of them are delivered.
+func (c *Core) NodeView(v ViewID, nodes, survivors []NodeID) error {
 	if !slices.IsSorted(nodes) || !slices.Contains(nodes, c.me) {
 		return fmt.Errorf("groups: node view %s %v is not sorted or lacks this node %d", v, nodes, c.me)
+	}
+	for _, id := range survivors {
+		if !slices.Contains(nodes, id) {
+			return fmt.Errorf("groups: node view %s %v: survivor %d is not a member", v, nodes, id)
+		}
 	}
 	if c.nodes != nil && !c.view.Less(v) {
 		return fmt.Errorf("groups: node view %s does not follow %s", v, c.view)
@@ -331,8 +337,13 @@ func (c *Core) NodeView(v ViewID, nodes []NodeID) error {
 		g := c.groups[name]
 		var ch []Change
 		for _, m := range g.members {
-			if !slices.Contains(nodes, m.Node) {
+			switch {
+			case !slices.Contains(nodes, m.Node):
 				ch = append(ch, Change{Member: m, Kind: Lost, Reason: fmt.Sprintf("node %d left the cluster view", m.Node)})
+			case !slices.Contains(survivors, m.Node):
+				// It comes into v from another view: it may lack what we
+				// delivered last. The state exchange brings it back.
+				ch = append(ch, Change{Member: m, Kind: Lost, Reason: fmt.Sprintf("node %d comes from another cluster view", m.Node)})
 			}
 		}
 		// Every group gets a new view at every node view, losses or not:

@@ -117,7 +117,7 @@ func (r *realSim) process(n *simNode) {
 					continue
 				}
 				r.debugf("n%d: node view %s %v (%s)", n.id, ev.View.ID, ev.View.Members, ev.Reason)
-				if err := n.core.NodeView(ev.View.ID, ev.View.Members); err != nil {
+				if err := n.core.NodeView(ev.View.ID, ev.View.Members, ev.Survivors); err != nil {
 					r.fatalf("NodeView: %v", err)
 				}
 			case ev.Delivery != nil && !ev.Delivery.Unicast:

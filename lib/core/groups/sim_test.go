@@ -47,6 +47,7 @@ type simNode struct {
 	seen    map[MsgID]bool
 	clients []uint32
 	slow    map[uint32]bool
+	frozen  bool // missed the install of its side's view
 }
 
 type ckey struct {
@@ -122,7 +123,7 @@ func (s *sim) debugf(format string, args ...any) {
 
 func (s *sim) start(n *simNode) {
 	n.inc++
-	n.up, n.part = true, 0
+	n.up, n.part, n.frozen = true, 0, false
 	// Like membership, every incarnation boots in view 0.<id>.
 	n.view = &simView{id: ViewID{Seq: 0, Coord: n.id}, members: []NodeID{n.id}, recv: map[NodeID]int{}}
 	n.recv, n.deliv, n.queue, n.sent, n.seen = 0, 0, nil, 0, map[MsgID]bool{}
@@ -361,16 +362,19 @@ func (s *sim) alive() []*simNode {
 
 // reconfigure installs new views where the partition's sides differ from
 // the nodes' views.
-func (s *sim) reconfigure() {
+func (s *sim) reconfigure() { s.reconfigureLag(false) }
+
+func (s *sim) reconfigureLag(allowLag bool) {
 	sides := map[int][]NodeID{}
 	for _, n := range s.alive() {
 		sides[n.part] = append(sides[n.part], n.id)
 	}
 	for _, p := range slices.Sorted(maps.Keys(sides)) {
 		side := sides[p]
-		same := true
+		first := s.node(side[0]).view
+		same := slices.Equal(first.members, side)
 		for _, id := range side {
-			if !slices.Equal(s.node(id).view.members, side) {
+			if s.node(id).view != first || s.node(id).frozen {
 				same = false
 			}
 		}
@@ -378,13 +382,12 @@ func (s *sim) reconfigure() {
 			continue
 		}
 		// Finish every old view for its survivors on this side.
-		done := map[*simView]bool{}
+		done := map[*simView][]NodeID{} // old view -> its survivors on this side
 		for _, id := range side {
 			v := s.node(id).view
-			if done[v] {
+			if _, ok := done[v]; ok {
 				continue
 			}
-			done[v] = true
 			var surv []NodeID
 			cut, stable := 0, -1
 			for _, m := range v.members {
@@ -398,17 +401,31 @@ func (s *sim) reconfigure() {
 				}
 			}
 			stable = max(stable, 0)
+			done[v] = surv
 			for _, m := range surv {
 				s.flush(s.node(m), cut, stable, surv)
 			}
 		}
 		s.seq++
 		nv := &simView{id: ViewID{Seq: s.seq, Coord: side[0]}, members: slices.Clone(side), recv: map[NodeID]int{}}
+		// Sometimes a member misses the install, as when membership's
+		// coordinator installs a view whose Install a member never gets
+		// before the next round: it stays frozen in its old view, and the
+		// others deliver nothing stable in the new one until the next.
+		var lag NodeID
+		if allowLag && len(side) > 1 && s.rng.IntN(5) == 0 {
+			lag = side[1+s.rng.IntN(len(side)-1)]
+		}
 		for _, id := range side {
 			n := s.node(id)
-			n.view, n.recv, n.deliv, n.sent = nv, 0, 0, 0
+			if id == lag {
+				n.frozen = true
+				continue
+			}
+			surv := done[n.view]
+			n.view, n.recv, n.deliv, n.sent, n.frozen = nv, 0, 0, 0, false
 			s.debugf("n%d: node view %s %v", id, nv.id, nv.members)
-			if err := n.core.NodeView(nv.id, nv.members); err != nil {
+			if err := n.core.NodeView(nv.id, nv.members, surv); err != nil {
 				s.fatalf("NodeView: %v", err)
 			}
 			s.drain(n)
@@ -488,6 +505,9 @@ func (s *sim) step(chaos bool) bool {
 	// Progress: sequence, receive or deliver at some node.
 	var opts []func()
 	for _, x := range up {
+		if x.frozen {
+			continue
+		}
 		if x.sent < len(x.queue) {
 			opts = append(opts, func() {
 				x.view.log = append(x.view.log, x.queue[x.sent])
@@ -524,7 +544,7 @@ func (s *sim) topology() {
 			x.part = 0
 		}
 	}
-	s.reconfigure()
+	s.reconfigureLag(true)
 }
 
 func (s *sim) act(n *simNode) {
@@ -598,7 +618,7 @@ func (s *sim) settle() {
 		if !s.step(false) {
 			for _, n := range s.alive() {
 				if !n.core.Settled() {
-					s.fatalf("node %d idle but not settled", n.id)
+					s.fatalf("node %d idle but not settled: frozen %v, view %s %v, core view %s, syncs %d, queue %d sent %d", n.id, n.frozen, n.view.id, n.view.members, n.core.view, len(n.core.syncs), len(n.queue), n.sent)
 				}
 			}
 			return
