@@ -10,8 +10,9 @@
 // or safe), SendTo (1-1), EnterBarrier, TxBegin/TxAdd/TxCommit, Consumed
 // (the client read n events) and Close (closed, or died). From membership
 // it calls NodeView for every view membership installs (the Event with
-// View set) and Deliver for every delivery of a message this layer
-// broadcast, with stable = !Delivery.Unstable (membership marks what it
+// View set, passing Event.Survivors) and Deliver for every delivery of a
+// message this layer broadcast, with stable = !Delivery.Unstable
+// (membership marks what it
 // delivers beyond the old view's stable point when it finishes a view; see
 // "Agreed and safe" below).
 // After each call it takes Ready: Broadcast goes to membership.Broadcast
@@ -46,11 +47,16 @@
 // installs a node view, NodeView
 //
 //  1. applies what was ordered in the view being left and had to wait;
-//  2. gives every group a new view: without the members of nodes outside
-//     the new view, with kind Lost ("lost with its node"), failing their
-//     groups' open barriers; a new view even when nobody is lost, since
-//     this node may have delivered, in the node view it leaves, messages
-//     that nodes entering the new view from elsewhere never saw;
+//  2. gives every group a new view without the members of nodes that do
+//     not pass with this node from its previous node view (membership's
+//     Event.Survivors): nodes outside the new view ("left the cluster
+//     view") and nodes that enter it from another view ("comes from another
+//     cluster view"; they may lack what this node delivered last, and the
+//     exchange below brings their members back as Merged). These leave
+//     with kind Lost ("lost with its node") and fail their groups' open
+//     barriers. Every group gets a new view here even when nobody is lost;
+//     with Survivors no test needs that any more, it only keeps a group
+//     view from spanning two node views;
 //  3. applies what waited behind an unstable safe message (below);
 //  4. broadcasts a sync with its own members.
 //
