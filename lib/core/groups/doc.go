@@ -12,10 +12,8 @@
 // it calls NodeView for every view membership installs (the Event with
 // View set, passing Event.Survivors) and Deliver for every delivery of a
 // message this layer broadcast, with stable = !Delivery.Unstable
-// (membership marks what it
-// delivers beyond the old view's stable point when it finishes a view; see
-// "Agreed and safe" below).
-// After each call it takes Ready: Broadcast goes to membership.Broadcast
+// (membership marks what it delivers beyond the old view's stable point
+// when it finishes a view; see "Agreed and safe" below). After each call it takes Ready: Broadcast goes to membership.Broadcast
 // on group "" in order (one FIFO stream per node; the messages carry
 // their own group), Events go to the local clients, each in order.
 //
