@@ -30,6 +30,7 @@ import (
 //	receive node=1               node 1 receives everything ordered so far
 //	run                          run until every node is idle
 //	crash 3 | restart 3 | partition 1 2 | heal
+//	lag node=3                   node 3 misses the next install of its side's view
 //	members group=g              each node's view of group g
 func TestScripts(t *testing.T) {
 	datadriven.Walk(t, "testdata/scripts", func(t *testing.T, path string) {
@@ -151,6 +152,8 @@ func TestScripts(t *testing.T) {
 			case "run":
 				for s.step(false) {
 				}
+			case "lag":
+				s.forceLag = NodeID(arg("node"))
 			case "crash", "restart", "partition":
 				for _, a := range d.CmdArgs {
 					id, e := strconv.Atoi(a.Key)

@@ -87,6 +87,7 @@ type sim struct {
 	topoRate int // percent of steps that change the topology
 	maxQueue int
 	noSafe   bool // no receipt information: the safe check is off
+	forceLag NodeID // scripts: this node misses the next install of its side
 }
 
 func newSim(t *testing.T, seed uint64, n, maxQueue int) *sim {
@@ -413,7 +414,9 @@ func (s *sim) reconfigureLag(allowLag bool) {
 		// before the next round: it stays frozen in its old view, and the
 		// others deliver nothing stable in the new one until the next.
 		var lag NodeID
-		if allowLag && len(side) > 1 && s.rng.IntN(5) == 0 {
+		if s.forceLag != 0 && slices.Contains(side[1:], s.forceLag) {
+			lag, s.forceLag = s.forceLag, 0
+		} else if allowLag && len(side) > 1 && s.rng.IntN(5) == 0 {
 			lag = side[1+s.rng.IntN(len(side)-1)]
 		}
 		for _, id := range side {
