@@ -86,7 +86,7 @@ type sim struct {
 	stats    map[string]int
 	topoRate int // percent of steps that change the topology
 	maxQueue int
-	noSafe   bool // no receipt information: the safe check is off
+	noSafe   bool   // no receipt information: the safe check is off
 	forceLag NodeID // scripts: this node misses the next install of its side
 }
 
