@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -32,7 +33,14 @@ type conn struct {
 	pc      *packet.Conn
 	rc      syscall.RawConn
 	ifindex int32
+	group   net.HardwareAddr
 	closed  atomic.Bool
+
+	// The deferred socket (see Defer): a plain fd, never registered with
+	// the runtime's poller, so nothing waits on it.
+	dmu  sync.Mutex
+	dfd  int
+	dset bool // dfd is open
 }
 
 // Open opens a packet socket for EtherType on interface ifname and, if
@@ -75,7 +83,7 @@ func open(ifname string, group net.HardwareAddr) (*Conn, error) {
 		return nil, err
 	}
 	return &Conn{
-		conn:   conn{pc: pc, rc: rc, ifindex: int32(ifi.Index)},
+		conn:   conn{pc: pc, rc: rc, ifindex: int32(ifi.Index), group: group},
 		name:   ifi.Name,
 		hwaddr: ifi.HardwareAddr,
 	}, nil
@@ -109,6 +117,117 @@ func (c *Conn) writeTo(payload []byte, dst net.HardwareAddr) error {
 		return fmt.Errorf("link: %s: %w", c.name, c.closedErr(err))
 	}
 	return nil
+}
+
+func (c *Conn) deferKind(off uint32, val byte) error {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	if c.closed.Load() {
+		return fmt.Errorf("link: %s: %w", c.name, net.ErrClosed)
+	}
+	if c.dset {
+		return fmt.Errorf("link: %s: frames are already deferred", c.name)
+	}
+	// The deferred socket gets its filter before bind, so it never holds
+	// a frame that ReadFrom should have had; the main socket gets its own
+	// after, so between the two a deferred frame may arrive on both, which
+	// a receiver that drops replays does not notice.
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("link: %s: deferred socket: %w", c.name, err)
+	}
+	fail := func(what string, err error) error {
+		unix.Close(fd)
+		return fmt.Errorf("link: %s: deferred socket: %s: %w", c.name, what, err)
+	}
+	if err := attachFilter(uintptr(fd), deferredFilter(off, val)); err != nil {
+		return fail("filter", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(EtherType), Ifindex: int(c.ifindex)}); err != nil {
+		return fail("bind", err)
+	}
+	if c.group != nil {
+		mreq := unix.PacketMreq{Ifindex: c.ifindex, Type: unix.PACKET_MR_MULTICAST, Alen: 6}
+		copy(mreq.Address[:], c.group)
+		if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
+			return fail("joining "+c.group.String(), err)
+		}
+	}
+	var ferr error
+	if err := c.rc.Control(func(mfd uintptr) { ferr = attachFilter(mfd, eagerFilter(off, val)) }); err != nil {
+		ferr = err
+	}
+	if ferr != nil {
+		return fail("filter on the main socket", ferr)
+	}
+	c.dfd, c.dset = fd, true
+	return nil
+}
+
+// attachFilter attaches a classic BPF program to socket fd. For a
+// SOCK_DGRAM packet socket it sees the frame's payload from offset 0.
+func attachFilter(fd uintptr, prog []unix.SockFilter) error {
+	return unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_FILTER,
+		&unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]})
+}
+
+// deferredFilter accepts exactly the frames whose byte at off is val (a
+// load past the end rejects the frame).
+func deferredFilter(off uint32, val byte) []unix.SockFilter {
+	return []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_B | unix.BPF_ABS, K: off},
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: uint32(val)},
+		{Code: unix.BPF_RET | unix.BPF_K, K: 0xffffffff},
+		{Code: unix.BPF_RET | unix.BPF_K, K: 0},
+	}
+}
+
+// eagerFilter accepts every other frame, including those too short to
+// have a byte at off: the receiver counts them as truncated.
+func eagerFilter(off uint32, val byte) []unix.SockFilter {
+	return []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_LEN},
+		{Code: unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K, Jt: 0, Jf: 2, K: off},
+		{Code: unix.BPF_LD | unix.BPF_B | unix.BPF_ABS, K: off},
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 1, Jf: 0, K: uint32(val)},
+		{Code: unix.BPF_RET | unix.BPF_K, K: 0xffffffff},
+		{Code: unix.BPF_RET | unix.BPF_K, K: 0},
+	}
+}
+
+func (c *Conn) readDeferred(buf []byte) (int, net.HardwareAddr, bool, error) {
+	if len(buf) == 0 {
+		return 0, nil, false, fmt.Errorf("link: %s: empty buffer", c.name)
+	}
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	if !c.dset {
+		if c.closed.Load() {
+			return 0, nil, false, fmt.Errorf("link: %s: %w", c.name, net.ErrClosed)
+		}
+		return 0, nil, false, fmt.Errorf("link: %s: no frames are deferred (Defer was not called)", c.name)
+	}
+	var (
+		sa    unix.RawSockaddrLinklayer
+		salen = uint32(unsafe.Sizeof(sa))
+	)
+	// A raw call: the socket is non-blocking and MSG_DONTWAIT, so it
+	// returns at once, and the runtime's monitor thread stays asleep.
+	n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(c.dfd),
+		uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), unix.MSG_DONTWAIT,
+		uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&salen)))
+	switch errno {
+	case 0:
+	case unix.EAGAIN:
+		return 0, nil, false, nil
+	default:
+		return 0, nil, false, fmt.Errorf("link: %s: %w", c.name, os.NewSyscallError("recvfrom", errno))
+	}
+	src := make(net.HardwareAddr, 6)
+	if sa.Halen == 6 {
+		copy(src, sa.Addr[:6])
+	}
+	return int(n), src, true, nil
 }
 
 func (c *Conn) readFrom(buf []byte) (int, net.HardwareAddr, error) {
@@ -169,6 +288,12 @@ func (c *Conn) setReadDeadline(t time.Time) error {
 
 func (c *Conn) close() error {
 	c.closed.Store(true)
+	c.dmu.Lock()
+	if c.dset {
+		unix.Close(c.dfd)
+		c.dset = false
+	}
+	c.dmu.Unlock()
 	if err := c.pc.Close(); err != nil {
 		return fmt.Errorf("link: %s: %w", c.name, err)
 	}
@@ -180,5 +305,16 @@ func (c *Conn) stats() (Stats, error) {
 	if err != nil {
 		return Stats{}, fmt.Errorf("link: %s: %w", c.name, err)
 	}
-	return Stats{Packets: st.Packets, Drops: st.Drops}, nil
+	s := Stats{Packets: st.Packets, Drops: st.Drops}
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	if c.dset {
+		ds, err := unix.GetsockoptTpacketStats(c.dfd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+		if err != nil {
+			return Stats{}, fmt.Errorf("link: %s: deferred socket: %w", c.name, err)
+		}
+		s.Packets += ds.Packets
+		s.Drops += ds.Drops
+	}
+	return s, nil
 }

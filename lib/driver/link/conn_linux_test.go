@@ -292,3 +292,66 @@ func TestOpenErrors(t *testing.T) {
 		t.Errorf("Open with a unicast group: %v", err)
 	}
 }
+
+// Deferred frames (byte 3 is 7 here, as a kind byte would be) reach only
+// ReadDeferred, in order, and every other frame, however short, only
+// ReadFrom.
+func TestConnDefer(t *testing.T) {
+	h, leave := inNetns(t)
+	defer leave()
+	addVeth(t, h, "cc-a", "cc-b")
+	group := MulticastGroup(0x0c0ffee1)
+	a := openConn(t, "cc-a", group)
+	defer a.Close()
+	b := openConn(t, "cc-b", group)
+	buf := make([]byte, 1500)
+	if _, _, _, err := b.ReadDeferred(buf); err == nil || !strings.Contains(err.Error(), "Defer was not called") {
+		t.Errorf("ReadDeferred before Defer: %v", err)
+	}
+	warmUp(t, a, b)
+	if err := b.Defer(3, 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Defer(3, 7); err == nil {
+		t.Error("a second Defer succeeded")
+	}
+	deferred := [][]byte{[]byte("CC\x01\x07multicast"), []byte("CC\x01\x07unicast")}
+	eager := [][]byte{[]byte("CC\x01\x01other kind"), []byte("ab"), []byte("abc"), []byte("CC\x01\x06")}
+	send := func(p []byte, dst net.HardwareAddr) {
+		t.Helper()
+		if err := a.WriteTo(p, dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(deferred[0], group)
+	for _, p := range eager {
+		send(p, b.HardwareAddr())
+	}
+	send(deferred[1], b.HardwareAddr())
+	marker := []byte("marker")
+	send(marker, group)
+	// The frames sent before the marker have all been queued once it is
+	// read: each ReadFrom must be the next eager one.
+	for _, p := range append(eager, marker) {
+		expect(t, b, p, a.HardwareAddr())
+	}
+	for _, p := range deferred {
+		n, src, ok, err := b.ReadDeferred(buf)
+		if err != nil || !ok {
+			t.Fatalf("ReadDeferred: ok %v, err %v; want %q", ok, err, p)
+		}
+		if !bytes.Equal(buf[:n], p) || !bytes.Equal(src, a.HardwareAddr()) {
+			t.Fatalf("ReadDeferred: %q from %s, want %q from %s", buf[:n], src, p, a.HardwareAddr())
+		}
+	}
+	if n, _, ok, err := b.ReadDeferred(buf); ok || err != nil {
+		t.Fatalf("ReadDeferred with nothing waiting: %q, ok %v, err %v", buf[:n], ok, err)
+	}
+	if st, err := b.Stats(); err != nil || st.Drops != 0 {
+		t.Errorf("b stats %+v, %v", st, err)
+	}
+	b.Close()
+	if _, _, _, err := b.ReadDeferred(buf); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("ReadDeferred after Close: %v, want net.ErrClosed", err)
+	}
+}

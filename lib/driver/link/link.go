@@ -52,6 +52,21 @@ func (c *Conn) ReadFrom(buf []byte) (n int, src net.HardwareAddr, err error) {
 	return c.readFrom(buf)
 }
 
+// Defer keeps the frames whose payload byte at offset off is val away from
+// ReadFrom: they wait in the kernel, on a second socket that nothing
+// watches, until ReadDeferred takes them. A frame that the caller only
+// needs at its next periodic wake-up (a heartbeat) then wakes neither the
+// caller nor, through the sender's send, anything else. Call it once,
+// before the frames matter; the kernel's receive buffer (net.core.rmem_default)
+// holds what arrives in between.
+func (c *Conn) Defer(off uint32, val byte) error { return c.deferKind(off, val) }
+
+// ReadDeferred reads the next deferred frame into buf, as ReadFrom does,
+// without waiting: ok is false when none is waiting.
+func (c *Conn) ReadDeferred(buf []byte) (n int, src net.HardwareAddr, ok bool, err error) {
+	return c.readDeferred(buf)
+}
+
 // SetReadDeadline sets the deadline for pending and future ReadFrom calls.
 func (c *Conn) SetReadDeadline(t time.Time) error { return c.setReadDeadline(t) }
 
