@@ -173,11 +173,16 @@ func (t *Tracker) noteView() {
 // to its total. A later view with a node the previous view lacked
 // restores the configured expected votes. Tick reports whether the
 // state changed.
+//
+// Only that window moves with time, and every other change recomputes the
+// state itself, so a tick that lowers nothing costs nothing: it runs on
+// every node every tick.
 func (t *Tracker) Tick(tick uint64) (State, bool) {
-	if t.cfg.LastManStanding && t.hasView && tick >= t.since && tick-t.since >= t.cfg.LMSWindowTicks &&
-		t.state.Quorate && t.total() < t.expected {
-		t.expected = t.total()
+	if !t.cfg.LastManStanding || !t.hasView || tick < t.since || tick-t.since < t.cfg.LMSWindowTicks ||
+		!t.state.Quorate || t.total() >= t.expected {
+		return t.state, false
 	}
+	t.expected = t.total()
 	s := t.compute()
 	changed := s != t.state
 	t.state = s

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"runtime"
@@ -16,6 +17,7 @@ import (
 	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // inNetns moves the calling goroutine, locked to its thread, into a new
@@ -290,5 +292,84 @@ func TestOpenErrors(t *testing.T) {
 	unicast := net.HardwareAddr{2, 0, 0, 0, 0, 1}
 	if _, err := Open("lo", unicast); err == nil || !strings.Contains(err.Error(), `bad multicast group "02:00:00:00:00:01"`) {
 		t.Errorf("Open with a unicast group: %v", err)
+	}
+}
+
+// Deferred frames (byte 3 is 2 or 7 here, as a kind byte would be) reach
+// only ReadDeferred, in order and several in one call, and every other
+// frame, however short, only ReadFrom.
+func TestConnDefer(t *testing.T) {
+	h, leave := inNetns(t)
+	defer leave()
+	addVeth(t, h, "cc-a", "cc-b")
+	group := MulticastGroup(0x0c0ffee1)
+	a := openConn(t, "cc-a", group)
+	defer a.Close()
+	b := openConn(t, "cc-b", group)
+	frames := make([]Frame, 2)
+	for i := range frames {
+		frames[i].Buf = make([]byte, 1500)
+	}
+	if _, err := b.ReadDeferred(frames); err == nil || !strings.Contains(err.Error(), "Defer was not called") {
+		t.Errorf("ReadDeferred before Defer: %v", err)
+	}
+	warmUp(t, a, b)
+	if err := b.Defer(3); err == nil {
+		t.Error("Defer of no values succeeded")
+	}
+	if err := b.Defer(3, 7, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Defer(3, 7); err == nil {
+		t.Error("a second Defer succeeded")
+	}
+	deferred := [][]byte{[]byte("CC\x01\x07multicast"), []byte("CC\x01\x02other deferred kind"), []byte("CC\x01\x07unicast")}
+	eager := [][]byte{[]byte("CC\x01\x01other kind"), []byte("ab"), []byte("abc"), []byte("CC\x01\x06")}
+	send := func(p []byte, dst net.HardwareAddr) {
+		t.Helper()
+		if err := a.WriteTo(p, dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(deferred[0], group)
+	send(deferred[1], b.HardwareAddr())
+	for _, p := range eager {
+		send(p, b.HardwareAddr())
+	}
+	send(deferred[2], b.HardwareAddr())
+	marker := []byte("marker")
+	send(marker, group)
+	// The frames sent before the marker have all been queued once it is
+	// read: each ReadFrom must be the next eager one.
+	for _, p := range append(eager, marker) {
+		expect(t, b, p, a.HardwareAddr())
+	}
+	var got [][]byte
+	for _, want := range []int{2, 1, 0} { // two frames a call
+		n, err := b.ReadDeferred(frames)
+		if err != nil || n != want {
+			t.Fatalf("ReadDeferred: %d frames, err %v; want %d", n, err, want)
+		}
+		for _, f := range frames[:n] {
+			if !bytes.Equal(f.Src, a.HardwareAddr()) {
+				t.Errorf("ReadDeferred: %q from %s, want from %s", f.Buf[:f.N], f.Src, a.HardwareAddr())
+			}
+			got = append(got, append([]byte(nil), f.Buf[:f.N]...))
+		}
+	}
+	if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", deferred) {
+		t.Errorf("deferred frames %q, want %q", got, deferred)
+	}
+	if st, err := b.Stats(); err != nil || st.Drops != 0 {
+		t.Errorf("b stats %+v, %v", st, err)
+	}
+	// As root (the test's netns needs it), the larger queue was granted;
+	// the kernel reports twice the size asked for.
+	if v, err := unix.GetsockoptInt(b.dfd, unix.SOL_SOCKET, unix.SO_RCVBUF); err != nil || v < deferredRcvbuf {
+		t.Errorf("deferred socket's receive buffer: %d, %v; want %d or more", v, err, deferredRcvbuf)
+	}
+	b.Close()
+	if _, err := b.ReadDeferred(frames); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("ReadDeferred after Close: %v, want net.ErrClosed", err)
 	}
 }

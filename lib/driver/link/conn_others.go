@@ -20,6 +20,8 @@ func Open(ifname string, group net.HardwareAddr) (*Conn, error) {
 
 func (c *Conn) writeTo([]byte, net.HardwareAddr) error         { return errUnsupported }
 func (c *Conn) readFrom([]byte) (int, net.HardwareAddr, error) { return 0, nil, errUnsupported }
+func (c *Conn) deferKinds(uint32, []byte) error                { return errUnsupported }
+func (c *Conn) readDeferred([]Frame) (int, error)              { return 0, errUnsupported }
 func (c *Conn) setReadDeadline(time.Time) error                { return errUnsupported }
 func (c *Conn) close() error                                   { return errUnsupported }
 func (c *Conn) stats() (Stats, error)                          { return Stats{}, errUnsupported }

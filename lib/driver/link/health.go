@@ -1,6 +1,9 @@
 package link
 
-import "sort"
+import (
+	"cmp"
+	"slices"
+)
 
 // Reason says why a link changed state.
 type Reason uint8
@@ -109,12 +112,13 @@ func (h *Health) Tick(tick uint64) []Change {
 			changes = append(changes, Change{Peer: k.peer, Link: k.link, Up: up, Reason: reason})
 		}
 	}
-	sort.Slice(changes, func(i, j int) bool {
-		if changes[i].Peer != changes[j].Peer {
-			return changes[i].Peer < changes[j].Peer
-		}
-		return changes[i].Link < changes[j].Link
-	})
+	// It runs every tick and usually finds nothing: no sort (which
+	// allocates even for an empty slice) unless there is something to sort.
+	if len(changes) > 1 {
+		slices.SortFunc(changes, func(a, b Change) int {
+			return cmp.Or(cmp.Compare(a.Peer, b.Peer), cmp.Compare(a.Link, b.Link))
+		})
+	}
 	return changes
 }
 

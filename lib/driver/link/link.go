@@ -52,6 +52,29 @@ func (c *Conn) ReadFrom(buf []byte) (n int, src net.HardwareAddr, err error) {
 	return c.readFrom(buf)
 }
 
+// Defer keeps the frames whose payload byte at offset off is one of vals
+// (1 to 16 of them) away from ReadFrom: they wait in the kernel, on a
+// second socket that nothing watches, until ReadDeferred takes them. A
+// frame that the caller only needs at its next periodic wake-up (a
+// heartbeat) then wakes neither the caller nor, through the sender's send,
+// anything else. Call it once, before the frames matter. The second
+// socket's receive buffer, which holds what arrives in between, is 1 MiB
+// where the capabilities allow (CAP_NET_ADMIN), else up to
+// net.core.rmem_max.
+func (c *Conn) Defer(off uint32, vals ...byte) error { return c.deferKinds(off, vals) }
+
+// Frame is one frame read by ReadDeferred.
+type Frame struct {
+	Buf []byte           // read into; a longer frame is cut silently
+	N   int              // bytes read
+	Src net.HardwareAddr // sender (reuses its array when it can)
+}
+
+// ReadDeferred reads the deferred frames waiting, in order, up to
+// len(frames), with one system call and without waiting; n is 0 when none
+// is waiting. Fewer than len(frames) means none was left.
+func (c *Conn) ReadDeferred(frames []Frame) (n int, err error) { return c.readDeferred(frames) }
+
 // SetReadDeadline sets the deadline for pending and future ReadFrom calls.
 func (c *Conn) SetReadDeadline(t time.Time) error { return c.setReadDeadline(t) }
 

@@ -60,3 +60,16 @@ func Until(now time.Time, period time.Duration) time.Duration {
 	}
 	return d
 }
+
+// offBoundary reports whether a tick at now is far enough from the
+// boundary before it, an eighth of the period or more, to re-arm a
+// periodic timer: a step or a slew of the wall clock, or a tick that came
+// late. A periodic timer re-armed only then keeps ticks at least 7/8 of a
+// period apart.
+func offBoundary(now time.Time, period time.Duration) bool {
+	late := time.Duration(now.UnixNano() % int64(period))
+	if late < 0 {
+		late += period
+	}
+	return late >= period/8
+}

@@ -120,3 +120,62 @@ func TestClockStepDelaysNothing(t *testing.T) {
 		}
 	}
 }
+
+func TestOffBoundary(t *testing.T) {
+	const period = 40 * time.Millisecond
+	at := func(us int64) time.Time { return time.UnixMicro(1_700_000_000_000_000 + us) } // a boundary
+	tests := []struct {
+		now  time.Time
+		want bool
+	}{
+		{at(0), false},
+		{at(4999), false},
+		{at(5000), true}, // an eighth of the period late
+		{at(39_999), true},
+		{at(40_000), false},
+		{time.UnixMicro(-1), true}, // before 1970: 1 µs before a boundary
+	}
+	for _, tt := range tests {
+		if got := offBoundary(tt.now, period); got != tt.want {
+			t.Errorf("offBoundary(%d µs past a boundary) = %v, want %v", tt.now.UnixMicro()%40_000, got, tt.want)
+		}
+	}
+}
+
+// A wall clock stepped by part of a period moves the ticks onto its new
+// boundaries.
+func TestClockStepMovesThePhase(t *testing.T) {
+	const period = 50 * time.Millisecond
+	var mu sync.Mutex
+	offset := time.Duration(0)
+	now := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return time.Now().Add(offset)
+	}
+	tk, err := newTicker(period, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tk.Stop()
+	<-tk.C
+	mu.Lock()
+	offset = 23 * time.Millisecond
+	mu.Unlock()
+	for range 3 { // the phase moves at the first tick after the step
+		<-tk.C
+	}
+	var late []time.Duration
+	for range 9 {
+		select {
+		case at := <-tk.C:
+			late = append(late, time.Duration(at.UnixNano()%int64(period)))
+		case <-time.After(5 * time.Second):
+			t.Fatal("no tick within 5 s")
+		}
+	}
+	sort.Slice(late, func(i, j int) bool { return late[i] < late[j] })
+	if med := late[len(late)/2]; med > period/4 {
+		t.Errorf("median tick %v after a boundary of the stepped clock, want on it (all: %v)", med, late)
+	}
+}

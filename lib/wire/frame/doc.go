@@ -56,6 +56,7 @@
 //	7 KindEcho            an Echo request or reply
 //	8 KindJoinRequest     a JoinRequest, from sender 0 (a node not yet a member)
 //	9 KindJoinConfig      a fragment of a JoinConfig
+//	10 KindHeartbeat      a membership heartbeat (held by the links until the receiver's tick)
 //
 // # Fragment (payload of KindConfig, KindMembershipFrag and KindJoinConfig)
 //

@@ -40,6 +40,11 @@ const (
 	knownFlags = FlagAllLinks
 )
 
+// KindOffset is where the kind byte stands in a frame, for a socket filter
+// that sorts frames by kind before they are opened (see lib/driver/link's
+// Defer).
+const KindOffset = offKind
+
 // Header field offsets.
 const (
 	offMagic       = 0

@@ -15,6 +15,11 @@ const (
 	KindEcho           = 7 // an Echo request or reply, to one peer on one link: the link's round-trip time
 	KindJoinRequest    = 8 // a JoinRequest, from a node that has only the key (sender 0), to everyone
 	KindJoinConfig     = 9 // a fragment of a JoinConfig, the answer to a JoinRequest
+	// KindHeartbeat is a membership heartbeat (lib/core/membership's
+	// encoding of a MsgHeartbeat), apart from KindMembership so that the
+	// links can hold heartbeats in the kernel until the receiver's next
+	// tick: they only count per tick, and most frames are heartbeats.
+	KindHeartbeat = 10
 )
 
 // KindName names a frame kind for logs and errors.
@@ -36,6 +41,8 @@ func KindName(kind uint8) string {
 		return "echo"
 	case KindJoinRequest:
 		return "join request"
+	case KindHeartbeat:
+		return "heartbeat"
 	case KindJoinConfig:
 		return "join configuration"
 	}

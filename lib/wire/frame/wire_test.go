@@ -34,13 +34,14 @@ func TestKindNumbers(t *testing.T) {
 		{KindEcho, 7, "echo"},
 		{KindJoinRequest, 8, "join request"},
 		{KindJoinConfig, 9, "join configuration"},
+		{KindHeartbeat, 10, "heartbeat"},
 	} {
 		if tc.kind != tc.want || KindName(tc.kind) != tc.name {
 			t.Errorf("kind %d %q, want %d %q", tc.kind, KindName(tc.kind), tc.want, tc.name)
 		}
 	}
-	if n := KindName(10); n != "unknown kind 10" {
-		t.Errorf("KindName(10) = %q", n)
+	if n := KindName(11); n != "unknown kind 11" {
+		t.Errorf("KindName(11) = %q", n)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/concord-ha/concord/lib/core/quorum"
 	"github.com/concord-ha/concord/lib/driver/link"
 	"github.com/concord-ha/concord/lib/store/confstore"
+	"github.com/concord-ha/concord/lib/sys/sdnotify"
 	"github.com/concord-ha/concord/lib/sys/ticker"
 	"github.com/concord-ha/concord/lib/wire/frame"
 )
@@ -111,7 +112,14 @@ type Daemon struct {
 	ready       bool               // READY=1 was sent
 	saidWaiting bool               // "not ready" was logged
 	notify      func(state string) // sd_notify
-	net         netStats           // frames per peer and link, and warnings about failing ones (linkstats.go, authwarn.go)
+	notifier    *sdnotify.Notifier // nil when not run by systemd
+
+	// deferred[i] holds link i's tickKinds until the next tick; nil when
+	// the port cannot (they then arrive with the other frames).
+	deferred []deferringPort
+	dframes  []link.Frame
+	deferErr map[uint16]uint64 // tick of the last deferred read error logged, per link
+	net      netStats          // frames per peer and link, and warnings about failing ones (linkstats.go, authwarn.go)
 
 	mu     sync.Mutex
 	status nodebus.Status
@@ -181,10 +189,19 @@ func NewWith(opts Options, fc *config.Cluster, key []byte, ports []Port) (*Daemo
 		reqs: make(chan func(), 64), stopped: make(chan struct{}), rx: make(chan rxFrame, 4096),
 		state: "starting", ports: ports, reasm: map[reasmKey]*reassembly{}, seqs: make(chan uint64, 1),
 		told: map[uint16]uint64{}, mending: map[uint16]uint64{}, jobs: jobTable{byID: map[uint32]*job{}},
-		leaderWait: defaultLeaderWait, notify: func(s string) { daemon.SdNotify(false, s) }}
+		leaderWait: defaultLeaderWait, deferErr: map[uint16]uint64{}}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
+	// One socket for every notification: the watchdog ping, every few
+	// seconds for ever, then costs one system call (go-systemd's SdNotify
+	// makes, connects and closes a socket each time).
+	n, err := sdnotify.Open(os.Getenv("NOTIFY_SOCKET"))
+	if err != nil {
+		d.log.Warn("cannot tell systemd about this daemon's state", "err", err)
+	}
+	d.notifier = n
+	d.notify = func(s string) { n.Send(s) }
 	if err := checkDeleted(opts.StateDir); err != nil {
 		return nil, err
 	}
@@ -204,7 +221,7 @@ func NewWith(opts Options, fc *config.Cluster, key []byte, ports []Port) (*Daemo
 	}
 	d.local = newLocalLinks(d.linkNames, ports)
 	d.inc = uint64(time.Now().UnixNano())
-	var err error
+
 	if d.sealer, err = frame.NewSealer(key, fc.ID, self.Number, d.inc); err != nil {
 		return nil, err
 	}
@@ -322,6 +339,7 @@ func (d *Daemon) closePorts() {
 // cluster cleanly.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer close(d.stopped)
+	defer d.notifier.Close()
 	defer d.closePorts()
 	sctx, stopStore := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -339,6 +357,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.running = true
 	for i, p := range d.ports {
 		if p != nil {
+			d.deferPort(i)
 			go d.readLink(uint8(i), p)
 		}
 	}
@@ -372,7 +391,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.state = "leaving"
 			d.dirty = true
 			d.log.Info("leaving the cluster", "reason", "stop requested")
-			daemon.SdNotify(false, daemon.SdNotifyStopping)
+			d.notify(daemon.SdNotifyStopping)
 			d.core.Leave()
 			leaveDeadline = time.After(300 * time.Millisecond)
 		case <-leaveDeadline:
@@ -434,6 +453,7 @@ func (d *Daemon) call(fn func()) error {
 }
 
 func (d *Daemon) onTick() {
+	d.readDeferred()
 	d.tick++
 	d.core.Tick()
 	if d.tick%d.ticks(storeTick) == 0 {
@@ -472,7 +492,7 @@ func (d *Daemon) onTick() {
 		d.setQuorum(st, "last_man_standing window")
 	}
 	if d.wdEvery > 0 && time.Since(d.lastWd) >= d.wdEvery {
-		daemon.SdNotify(false, daemon.SdNotifyWatchdog)
+		d.notify(daemon.SdNotifyWatchdog)
 		d.lastWd = time.Now()
 	}
 	// Status is rebuilt when something changed, and once a second for the

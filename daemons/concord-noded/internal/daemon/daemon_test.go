@@ -14,6 +14,7 @@ import (
 
 	"github.com/concord-ha/concord/lib/api/config"
 	"github.com/concord-ha/concord/lib/api/nodebus"
+	"github.com/concord-ha/concord/lib/driver/link"
 	"github.com/concord-ha/concord/lib/wire/frame"
 )
 
@@ -25,6 +26,7 @@ type hub struct {
 	ports map[int][]*memPort // link index -> ports
 	cut   map[string]bool    // "link/mac" frames to or from this port are dropped
 	txCut map[string]bool    // "link/mac" frames from this port are dropped
+	eager map[string]bool    // node names whose ports cannot hold frames (see eagerPort)
 }
 
 type memFrame struct {
@@ -40,12 +42,21 @@ type memPort struct {
 	closed chan struct{}
 	once   sync.Once
 	sent   atomic.Int64 // frames written, delivered or not
+
+	// Frames with byte deferOff in deferVals wait in held for ReadDeferred
+	// once Defer was called, as *link.Conn's do.
+	deferring atomic.Bool
+	deferOff  uint32
+	deferVals []byte
+	held      chan memFrame
+	heldIn    atomic.Int64      // frames put in held
+	heldKind  [256]atomic.Int64 // of them, per kind byte
 }
 
 func (h *hub) port(link int, mac net.HardwareAddr) *memPort {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	p := &memPort{h: h, link: link, mac: mac, in: make(chan memFrame, 4096), closed: make(chan struct{})}
+	p := &memPort{h: h, link: link, mac: mac, in: make(chan memFrame, 4096), held: make(chan memFrame, 4096), closed: make(chan struct{})}
 	h.ports[link] = append(h.ports[link], p)
 	return p
 }
@@ -75,14 +86,52 @@ func (p *memPort) WriteTo(b []byte, dst net.HardwareAddr) error {
 		if dst[0]&1 == 0 && !bytes.Equal(dst, q.mac) {
 			continue
 		}
+		in := q.in
+		if q.deferring.Load() && uint32(len(b)) > q.deferOff && bytes.IndexByte(q.deferVals, b[q.deferOff]) >= 0 {
+			in = q.held
+			q.heldIn.Add(1)
+			q.heldKind[b[q.deferOff]].Add(1)
+		}
 		select {
 		case <-q.closed:
-		case q.in <- memFrame{append([]byte(nil), b...), p.mac}:
+		case in <- memFrame{append([]byte(nil), b...), p.mac}:
 		default:
 		}
 	}
 	return nil
 }
+
+func (p *memPort) Defer(off uint32, vals ...byte) error {
+	p.deferOff, p.deferVals = off, vals
+	p.deferring.Store(true)
+	return nil
+}
+
+func (p *memPort) ReadDeferred(frames []link.Frame) (int, error) {
+	select {
+	case <-p.closed:
+		return 0, net.ErrClosed
+	default:
+	}
+	for i := range frames {
+		select {
+		case f := <-p.held:
+			frames[i].N = copy(frames[i].Buf, f.b)
+			frames[i].Src = append(frames[i].Src[:0], f.src...)
+		default:
+			return i, nil
+		}
+	}
+	return len(frames), nil
+}
+
+// eagerPort hides memPort's Defer: a port that delivers every frame as it
+// arrives.
+type eagerPort struct{ p *memPort }
+
+func (e eagerPort) WriteTo(b []byte, dst net.HardwareAddr) error     { return e.p.WriteTo(b, dst) }
+func (e eagerPort) ReadFrom(b []byte) (int, net.HardwareAddr, error) { return e.p.ReadFrom(b) }
+func (e eagerPort) Close() error                                     { return e.p.Close() }
 
 func (p *memPort) ReadFrom(b []byte) (int, net.HardwareAddr, error) {
 	select {
@@ -141,7 +190,11 @@ func startNodeOpts(t *testing.T, h *hub, c *config.Cluster, opts Options, setup 
 	var mps []*memPort
 	for i, l := range self.Links {
 		p := h.port(i, l.MAC)
-		ports = append(ports, p)
+		if h.eager[name] {
+			ports = append(ports, eagerPort{p})
+		} else {
+			ports = append(ports, p)
+		}
 		mps = append(mps, p)
 	}
 	d, err := NewWith(opts, c, testKey, ports)
@@ -239,6 +292,41 @@ func TestThreeDaemonsFormOneViewAndSurviveACrash(t *testing.T) {
 			t.Errorf("node %s not quorate after losing 1 of 3: %+v", s.LocalName, s.Quorum)
 		}
 	}
+}
+
+// Heartbeats have their own frame kind, which ports that can hold until
+// the receiver's next tick, with Raft's frames; a node whose ports cannot
+// gets them as they arrive. Both kinds of node form one view and see a
+// crash.
+func TestHeartbeatsWaitForTheTick(t *testing.T) {
+	h := &hub{ports: map[int][]*memPort{}, cut: map[string]bool{}, txCut: map[string]bool{}, eager: map[string]bool{"n3": true}}
+	c := testConfig(t, 3)
+	var ns []*testNode
+	for i := 1; i <= 3; i++ {
+		ns = append(ns, startNode(t, h, c, fmt.Sprintf("n%d", i), t.TempDir()))
+	}
+	agreeOn(t, ns, "[1 2 3]")
+	held := func(n *testNode) int64 { return n.ports[0].heldIn.Load() + n.ports[1].heldIn.Load() }
+	heartbeats := func(n *testNode) int64 {
+		return n.ports[0].heldKind[frame.KindHeartbeat].Load() + n.ports[1].heldKind[frame.KindHeartbeat].Load()
+	}
+	h0 := heartbeats(ns[0])
+	eventually(t, "node 1's links hold heartbeats", func() (bool, string) {
+		got := heartbeats(ns[0]) - h0
+		return got >= 100, fmt.Sprintf("%d held since the view formed", got)
+	})
+	eventually(t, "node 1's links hold Raft frames", func() (bool, string) {
+		got := ns[0].ports[0].heldKind[frame.KindConfig].Load() + ns[0].ports[1].heldKind[frame.KindConfig].Load()
+		return got > 0, "none held"
+	})
+	if got := held(ns[2]); got != 0 {
+		t.Errorf("node 3's ports cannot hold frames, but %d were held", got)
+	}
+	if got := ns[0].counter("dropped_unknown_kind") + ns[2].counter("dropped_unknown_kind"); got != 0 {
+		t.Errorf("%d frames of an unknown kind", got)
+	}
+	ns[1].crash()
+	agreeOn(t, []*testNode{ns[0], ns[2]}, "[1 3]")
 }
 
 func TestOneLinkCutChangesNoView(t *testing.T) {

@@ -17,16 +17,19 @@ import (
 // heartbeat a working link. Protocol messages other than heartbeats
 // always go on every link.
 
+// Heartbeats have their own frame kind, so the links can hold them in the
+// kernel until the receiver's next tick (see deferred.go).
+
 // sendHeartbeat sends a membership heartbeat, on one link when it may.
 func (d *Daemon) sendHeartbeat(payload []byte) {
 	if !d.alternate() {
 		d.counters["heartbeats_all_links"]++
-		d.sendFrame(frame.KindMembership, 0, payload)
+		d.sendFrame(frame.KindHeartbeat, 0, payload)
 		return
 	}
 	d.counters["heartbeats_one_link"]++
 	d.hbLink = (d.hbLink + 1) % len(d.ports)
-	d.sendFrameOn(frame.KindMembership, 0, payload, d.hbLink)
+	d.sendFrameOn(frame.KindHeartbeat, 0, payload, d.hbLink)
 }
 
 // alternate reports whether heartbeats may go on one link at a time: there

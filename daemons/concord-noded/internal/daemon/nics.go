@@ -270,6 +270,7 @@ func (d *Daemon) syncPort(i int) {
 	l.ifindex = idx
 	d.ports[i] = p
 	if d.running {
+		d.deferPort(i)
 		go d.readLink(uint8(i), p)
 	}
 }

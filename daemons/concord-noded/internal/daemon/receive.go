@@ -76,10 +76,12 @@ func (d *Daemon) receive(f rxFrame) {
 	}
 	switch h.Kind {
 	case frame.KindMembership:
-		d.stepCore(f.link, h.Sender, payload)
+		d.stepCore(f.link, h.Sender, payload, false)
+	case frame.KindHeartbeat:
+		d.stepCore(f.link, h.Sender, payload, true)
 	case frame.KindMembershipFrag:
 		if whole := d.reassemble(f.link, h, payload); whole != nil {
-			d.stepCore(f.link, h.Sender, whole)
+			d.stepCore(f.link, h.Sender, whole, false)
 		}
 	case frame.KindConfig:
 		d.store.PeerInitialized()
@@ -115,9 +117,11 @@ func (d *Daemon) receive(f rxFrame) {
 	}
 }
 
-func (d *Daemon) stepCore(link uint8, from uint16, payload []byte) {
+// stepCore hands a membership message to the core; a heartbeat frame
+// must hold a heartbeat, since it may have waited for the tick.
+func (d *Daemon) stepCore(link uint8, from uint16, payload []byte, heartbeat bool) {
 	var m membership.Message
-	if err := m.UnmarshalBinary(payload); err != nil {
+	if err := m.UnmarshalBinary(payload); err != nil || heartbeat && m.Type != membership.MsgHeartbeat {
 		d.drop(link, from, "dropped_malformed")
 		return
 	}
