@@ -73,12 +73,12 @@ const (
 	tellLogEvery = 5 * time.Minute
 )
 
-// tellLog is how often each node not in the configuration is told, when
-// it was last logged about, and how often it was told since.
+// tellLog is how often each node not in the configuration is told, and
+// the log lines about it, at most one every tellLogEvery with the count of
+// tellings since the last (see rateLimit).
 type tellLog struct {
 	every  map[uint16]uint64 // ticks until the next telling may be
-	logged map[uint16]uint64
-	told   map[uint16]uint64
+	logged map[uint16]*rateLimit
 }
 
 // tellDue reports whether node may be told now and if so records it
@@ -86,7 +86,7 @@ type tellLog struct {
 func (d *Daemon) tellDue(node uint16) bool {
 	l := &d.tells
 	if l.every == nil {
-		l.every, l.logged, l.told = map[uint16]uint64{}, map[uint16]uint64{}, map[uint16]uint64{}
+		l.every, l.logged = map[uint16]uint64{}, map[uint16]*rateLimit{}
 	}
 	last, ok := d.told[node]
 	every := l.every[node]
@@ -104,17 +104,20 @@ func (d *Daemon) tellDue(node uint16) bool {
 
 // logTold logs, if it is time, that node was told it is not a member.
 func (d *Daemon) logTold(node uint16) {
-	l := &d.tells
-	l.told[node]++
-	last, seen := l.logged[node]
-	if seen && d.tick-last < d.ticks(tellLogEvery) {
+	r := d.tells.logged[node]
+	if r == nil {
+		r = &rateLimit{}
+		d.tells.logged[node] = r
+	}
+	seen, last := r.once, r.at
+	if !r.due(d.tick, d.ticks(tellLogEvery)) {
 		return
 	}
 	msg := fmt.Sprintf("node %d is not in the cluster configuration but sends frames; told it so", node)
 	if seen {
 		msg = fmt.Sprintf("node %d is not in the cluster configuration but still sends frames; told it so %d times in the last %v",
-			node, l.told[node], (time.Duration(d.tick-last) * d.cfg.Totem.Tick).Round(time.Second))
+			node, r.since, (time.Duration(d.tick-last) * d.cfg.Totem.Tick).Round(time.Second))
 	}
-	l.logged[node], l.told[node] = d.tick, 0
+	r.since = 0
 	d.log.Info(msg, "node", node, "reason", "not in configuration", "config_index", d.cfgIndex)
 }

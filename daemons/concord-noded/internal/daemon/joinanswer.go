@@ -96,10 +96,9 @@ func (d *Daemon) answerJoin(f rxFrame, h frame.Header, payload []byte) {
 		}
 	}
 	d.counters["join_answered"]++
-	if t, ok := d.joins.logged[req.Name]; ok && d.tick-t < d.ticks(joinLogEvery) {
+	if !again(d.joins.logged, req.Name, d.tick, d.ticks(joinLogEvery)) {
 		return
 	}
-	d.joins.logged[req.Name] = d.tick
 	if n := d.cfg.NodeByName(req.Name); n != nil {
 		d.log.Info(fmt.Sprintf("node %s (%d) asks to join from %s on link %d; sent it the configuration (index %d)",
 			req.Name, n.Number, f.src, f.link, d.cfgIndex), "node", n.Number, "link", f.link, "config_index", d.cfgIndex)

@@ -89,12 +89,12 @@ func (d *Daemon) probe(to uint16) {
 	d.sendFrame(frame.KindProbe, to, frame.Probe{HasState: d.store.Initialized()}.Encode())
 }
 
-// again reports whether something done for node at most once every
+// again reports whether something done for key at most once every
 // `every` ticks may be done now, and if so records that it is.
-func again(last map[uint16]uint64, node uint16, now, every uint64) bool {
-	if t, ok := last[node]; ok && now-t < every {
+func again[K comparable](last map[K]uint64, key K, now, every uint64) bool {
+	if t, ok := last[key]; ok && now-t < every {
 		return false
 	}
-	last[node] = now
+	last[key] = now
 	return true
 }
