@@ -20,8 +20,10 @@ import (
 
 	"github.com/concord-ha/concord/daemons/concord-noded/internal/busapi"
 	"github.com/concord-ha/concord/daemons/concord-noded/internal/daemon"
+	"github.com/concord-ha/concord/lib/api/config"
 	"github.com/concord-ha/concord/lib/sys/jlog"
 	"github.com/concord-ha/concord/lib/sys/version"
+	"github.com/concord-ha/concord/lib/wire/frame"
 )
 
 // Exit codes, one per way of stopping, as concord-noded(8) lists them.
@@ -37,8 +39,8 @@ const (
 
 func main() {
 	var o daemon.Options
-	flag.StringVar(&o.ConfigPath, "config", "/etc/concord/cluster.conf", "cluster configuration `file`")
-	flag.StringVar(&o.KeyPath, "key", "/etc/concord/authkey", "cluster key `file` (mode 0600)")
+	flag.StringVar(&o.ConfigPath, "config", config.DefaultPath, "cluster configuration `file`")
+	flag.StringVar(&o.KeyPath, "key", frame.DefaultKeyPath, "cluster key `file` (mode 0600)")
 	flag.StringVar(&o.StateDir, "state", "/var/lib/concord", "state `directory` for the replicated configuration")
 	flag.StringVar(&o.NodeName, "node", "", "this node's `name` in the configuration (default: host name)")
 	debug := flag.Bool("debug", false, "log debug messages")

@@ -111,7 +111,7 @@ func (e *keyError) Unwrap() error { return e.err }
 // keygenHint says how to make a key, as concordctl(8) spells it.
 func keygenHint(path string, replace bool) string {
 	cmd := "concordctl keygen"
-	if path != defaultKeyPath {
+	if path != DefaultKeyPath {
 		cmd += " --file " + path
 	}
 	if replace {
@@ -120,5 +120,6 @@ func keygenHint(path string, replace bool) string {
 	return "make one with `" + cmd + "` and copy it to every node"
 }
 
-// defaultKeyPath is where concordctl keygen writes without --file.
-const defaultKeyPath = "/etc/concord/authkey"
+// DefaultKeyPath is where every node keeps the cluster key: what
+// concord-noded reads and concordctl keygen writes unless told otherwise.
+const DefaultKeyPath = "/etc/concord/authkey"

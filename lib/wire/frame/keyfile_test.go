@@ -110,7 +110,7 @@ func TestLoadKeyTellsWhatToDo(t *testing.T) {
 	if err == nil || err.Error() != want || !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing key: %v\nwant %s (and fs.ErrNotExist)", err, want)
 	}
-	if got, want := keygenHint(defaultKeyPath, false), "make one with `concordctl keygen` and copy it to every node"; got != want {
+	if got, want := keygenHint(DefaultKeyPath, false), "make one with `concordctl keygen` and copy it to every node"; got != want {
 		t.Errorf("hint for the default path: %q, want %q", got, want)
 	}
 

@@ -85,7 +85,7 @@ func (d *Daemon) keyPath() string {
 	if d.opts.KeyPath != "" {
 		return d.opts.KeyPath
 	}
-	return "/etc/concord/authkey"
+	return frame.DefaultKeyPath
 }
 
 // since is the suffix of a repeated warning.

@@ -209,7 +209,7 @@ func writeJSON(w io.Writer, v any) error {
 func keygen(args []string, env Env) error {
 	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	path := fs.String("file", "/etc/concord/authkey", "")
+	path := fs.String("file", frame.DefaultKeyPath, "")
 	force := fs.Bool("force", false, "")
 	if err := fs.Parse(args); err != nil {
 		return usageError{"keygen: " + err.Error()}
