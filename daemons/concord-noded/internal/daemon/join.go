@@ -14,13 +14,12 @@ import (
 	"strings"
 	"time"
 
-	sddaemon "github.com/coreos/go-systemd/v22/daemon"
-
 	"github.com/concord-ha/concord/daemons/concord-noded/internal/nic"
 	"github.com/concord-ha/concord/lib/api/config"
 	"github.com/concord-ha/concord/lib/driver/link"
 	"github.com/concord-ha/concord/lib/store/atomicfile"
 	"github.com/concord-ha/concord/lib/store/confstore"
+	"github.com/concord-ha/concord/lib/sys/sdnotify"
 	"github.com/concord-ha/concord/lib/wire/frame"
 )
 
@@ -130,8 +129,10 @@ func loadConfig(o *Options, log *slog.Logger) (startConfig, error) {
 	if err != nil {
 		return startConfig{}, err
 	}
+	n, _ := sdnotify.Open(os.Getenv("NOTIFY_SOCKET")) // nil: no STATUS=, as go-systemd would do
+	defer n.Close()
 	j := &joiner{name: o.NodeName, key: key, keyPath: o.KeyPath, ports: ports, log: log, macOf: localMAC,
-		status: func(s string) { sddaemon.SdNotify(false, "STATUS="+s) }}
+		status: func(s string) { n.Send("STATUS=" + s) }}
 	r, err := j.run(context.Background())
 	if err != nil {
 		return startConfig{}, err
