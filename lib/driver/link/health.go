@@ -128,6 +128,16 @@ func (h *Health) State(peer uint16, link uint8) bool {
 	return p != nil && p.up
 }
 
+// LastHeard is the tick of the newest frame from peer on link; ok is false
+// if none arrived since the path was first heard or forgotten.
+func (h *Health) LastHeard(peer uint16, link uint8) (tick uint64, ok bool) {
+	p := h.paths[pathKey{peer, link}]
+	if p == nil {
+		return 0, false
+	}
+	return p.last, true
+}
+
 // Forget drops all state about peer, for example when it leaves the
 // cluster; no Change is reported for it.
 func (h *Health) Forget(peer uint16) {

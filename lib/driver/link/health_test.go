@@ -153,3 +153,23 @@ func TestMulticastGroup(t *testing.T) {
 		t.Fatalf("%s is not a locally administered multicast address", g)
 	}
 }
+
+func TestLastHeard(t *testing.T) {
+	h := NewHealth(3)
+	if _, ok := h.LastHeard(2, 0); ok {
+		t.Fatal("a path never heard has a last tick")
+	}
+	h.Heard(2, 0, 5)
+	h.Heard(2, 0, 9)
+	h.SetCarrier(0, false) // the time of the newest frame stays known
+	if tick, ok := h.LastHeard(2, 0); !ok || tick != 9 {
+		t.Fatalf("LastHeard = %d, %v; want 9, true", tick, ok)
+	}
+	if _, ok := h.LastHeard(2, 1); ok {
+		t.Fatal("another link of the peer has a last tick")
+	}
+	h.Forget(2)
+	if _, ok := h.LastHeard(2, 0); ok {
+		t.Fatal("a forgotten peer has a last tick")
+	}
+}

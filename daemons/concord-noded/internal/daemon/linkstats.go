@@ -42,13 +42,11 @@ type pathKey struct {
 
 // pathStat is one peer on one link.
 type pathStat struct {
-	in, out  uint64 // out: frames sent to this peer's address (multicasts are counted per link)
-	drops    map[string]uint64
-	heard    bool
-	lastTick uint64        // tick of the last authentic frame
-	rtt      time.Duration // of the last echo reply
-	rttTick  uint64        // tick it came; 0: none yet
-	authBad  bool          // a frame from the peer's address failed authentication since the last authentic one
+	in, out uint64 // out: frames sent to this peer's address (multicasts are counted per link)
+	drops   map[string]uint64
+	rtt     time.Duration // of the last echo reply
+	rttTick uint64        // tick it came; 0: none yet
+	authBad bool          // a frame from the peer's address failed authentication since the last authentic one
 }
 
 // linkTotals is what belongs to a link rather than a peer.
@@ -116,12 +114,12 @@ func (d *Daemon) macNode(mac net.HardwareAddr) uint16 {
 	return s.macs[[6]byte(mac)]
 }
 
-// heard counts an authentic frame from node on link.
+// heard counts an authentic frame from node on link, for the link's
+// health (which keeps when it was last heard) and its statistics.
 func (d *Daemon) heard(node uint16, link uint8) {
+	d.health.Heard(node, link, d.tick)
 	p := d.path(node, link)
 	p.in++
-	p.heard = true
-	p.lastTick = d.tick
 	if p.authBad {
 		p.authBad = false
 		d.authGood(node)
@@ -242,14 +240,14 @@ func (d *Daemon) linkStats() []nodebus.LinkStat {
 			if l < len(d.net.links) {
 				st.FramesOut = d.net.links[l].multicast
 			}
+			if last, ok := d.health.LastHeard(n.Number, uint8(l)); ok {
+				st.LastHeardMs = (time.Duration(d.tick-last) * tick).Milliseconds()
+			}
 			if p := d.net.paths[pathKey{n.Number, uint8(l)}]; p != nil {
 				st.FramesIn = p.in
 				st.FramesOut += p.out
 				if len(p.drops) > 0 {
 					st.Drops = maps.Clone(p.drops)
-				}
-				if p.heard {
-					st.LastHeardMs = (time.Duration(d.tick-p.lastTick) * tick).Milliseconds()
 				}
 				if p.rttTick != 0 && d.tick-p.rttTick <= fresh {
 					st.RTTMicros = p.rtt.Microseconds()

@@ -42,7 +42,6 @@ func (d *Daemon) receive(f rxFrame) {
 		// is authentic, that link works; a forged copy proves nothing.
 		d.counters["duplicate"]++
 		if d.knownPeer(h.Sender) && d.opener.Authentic(f.data) {
-			d.health.Heard(h.Sender, f.link, d.tick)
 			d.heard(h.Sender, f.link)
 		}
 		return
@@ -67,7 +66,6 @@ func (d *Daemon) receive(f rxFrame) {
 		}
 		return
 	}
-	d.health.Heard(h.Sender, f.link, d.tick)
 	d.heard(h.Sender, f.link)
 	if h.Flags&frame.FlagAllLinks != 0 {
 		// The sender flags every frame while it misses a link, so holding
