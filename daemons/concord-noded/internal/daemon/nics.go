@@ -346,23 +346,18 @@ func (d *Daemon) checkLinkConfig() {
 
 // macNote says how link l's NIC and the configured MAC want differ.
 func macNote(l *localLink, want net.HardwareAddr, nics []nic.NIC) string {
-	var on []string
-	for _, n := range nics {
-		if bytes.Equal(n.MAC, want) {
-			on = append(on, n.Name)
-		}
-	}
+	on := nic.Holders(nics, want)
 	has := ""
 	if l.st.HWAddr != nil {
 		has = fmt.Sprintf(" (%s has %s)", l.name, l.st.HWAddr)
 	}
-	if len(nic.MACsOnNoNIC([]nic.Link{{Interface: l.name, MAC: want}}, nics)) > 0 {
+	if on == "" {
 		return fmt.Sprintf("configured MAC %s is on no NIC of this node%s", want, has)
 	}
 	if l.st.HWAddr == nil {
-		return fmt.Sprintf("configured MAC %s is on %s, not on %s", want, strings.Join(on, ", "), l.name)
+		return fmt.Sprintf("configured MAC %s is on %s, not on %s", want, on, l.name)
 	}
-	return fmt.Sprintf("%s has MAC %s, but the configuration gives this link %s, which is on %s", l.name, l.st.HWAddr, want, strings.Join(on, ", "))
+	return fmt.Sprintf("%s has MAC %s, but the configuration gives this link %s, which is on %s", l.name, l.st.HWAddr, want, on)
 }
 
 // readFailures keeps a link reader, on its own goroutine, from flooding

@@ -114,7 +114,7 @@ func assess(l Link, nics []NIC, followed int) Status {
 		} else {
 			st.Reason = fmt.Sprintf("no interface %s", l.Interface)
 		}
-		if where := holders(nics, l.MAC); where != "" {
+		if where := Holders(nics, l.MAC); where != "" {
 			st.Reason += fmt.Sprintf("; its MAC %s is on %s", l.MAC, where)
 		}
 		return st
@@ -130,7 +130,7 @@ func assess(l Link, nics []NIC, followed int) Status {
 	}
 	if l.MAC != nil && !bytes.Equal(n.MAC, l.MAC) {
 		r := fmt.Sprintf("%s has MAC %s, configured %s", l.Interface, macText(n.MAC), l.MAC)
-		if where := holders(nics, l.MAC); where != "" {
+		if where := Holders(nics, l.MAC); where != "" {
 			r += fmt.Sprintf("; %s is on %s", l.MAC, where)
 		} else {
 			r += fmt.Sprintf("; %s is on no NIC of this node", l.MAC)
@@ -164,7 +164,7 @@ func assess(l Link, nics []NIC, followed int) Status {
 func MACsOnNoNIC(links []Link, nics []NIC) []Link {
 	var out []Link
 	for _, l := range links {
-		if l.MAC != nil && holders(nics, l.MAC) == "" {
+		if l.MAC != nil && Holders(nics, l.MAC) == "" {
 			out = append(out, l)
 		}
 	}
@@ -191,7 +191,8 @@ func byIndex(nics []NIC, ifindex int) *NIC {
 
 // holders names the interfaces that have mac, comma-separated (VLANs,
 // bonds and bridges share their lower NIC's MAC), or "".
-func holders(nics []NIC, mac net.HardwareAddr) string {
+// Holders names the NICs that have MAC mac, joined by ", "; "" for none.
+func Holders(nics []NIC, mac net.HardwareAddr) string {
 	if mac == nil {
 		return ""
 	}
