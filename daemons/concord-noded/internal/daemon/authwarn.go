@@ -74,12 +74,7 @@ type stranger struct {
 	last   time.Time
 }
 
-func (d *Daemon) warnTicks() uint64 {
-	if d.net.warnEvery > 0 {
-		return d.ticks(d.net.warnEvery)
-	}
-	return d.ticks(warnEvery)
-}
+func (d *Daemon) warnTicks() uint64 { return d.ticks(orDefault(d.net.warnEvery, warnEvery)) }
 
 func (d *Daemon) keyPath() string {
 	if d.opts.KeyPath != "" {

@@ -165,12 +165,7 @@ func (d *Daemon) sent(link int, addr net.HardwareAddr) {
 	}
 }
 
-func (d *Daemon) echoTicks() uint64 {
-	if d.net.echoEvery > 0 {
-		return d.ticks(d.net.echoEvery)
-	}
-	return d.ticks(echoEvery)
-}
+func (d *Daemon) echoTicks() uint64 { return d.ticks(orDefault(d.net.echoEvery, echoEvery)) }
 
 // sendEchoes sends an echo request on every link, to every node, when
 // some peer is there to answer.
