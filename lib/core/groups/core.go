@@ -272,6 +272,17 @@ func (c *Core) TxCommit(client uint32, order Order) (MsgID, error) {
 	return c.out.Broadcast[len(c.out.Broadcast)-1].ID, nil
 }
 
+// InFlight returns how many of client's messages (Send, SendTo,
+// TxCommit) are sent and not yet ordered back: they complete in the order
+// they were sent, so a daemon can count completions for a client's flow
+// control from the drop in this number.
+func (c *Core) InFlight(client uint32) int {
+	if s := c.sessions[client]; s != nil {
+		return s.inflight
+	}
+	return 0
+}
+
 // Consumed records that client read n of its queued events.
 func (c *Core) Consumed(client uint32, n int) {
 	if s := c.sessions[client]; s != nil {
