@@ -43,6 +43,7 @@ func main() {
 	flag.StringVar(&o.KeyPath, "key", frame.DefaultKeyPath, "cluster key `file` (mode 0600)")
 	flag.StringVar(&o.StateDir, "state", "/var/lib/concord", "state `directory` for the replicated configuration")
 	flag.StringVar(&o.NodeName, "node", "", "this node's `name` in the configuration (default: host name)")
+	flag.StringVar(&o.GroupSocket, "group-socket", "/run/concord/groups.sock", "`path` of the process-group socket (empty: serve no process groups)")
 	debug := flag.Bool("debug", false, "log debug messages")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to `file` until the daemon stops (for finding what costs CPU)")

@@ -241,3 +241,54 @@ func (m *Msg) UnmarshalBinary(b []byte) error {
 	*m = x
 	return nil
 }
+
+// batchMark starts a payload holding several Msgs; a single Msg starts
+// with wireVersion.
+const batchMark = 0x80
+
+// AppendBatch appends msgs to b as one membership payload: the mark byte,
+// then each Msg as a uvarint length and its encoding. Daemons batch what
+// their clients sent between two turns of their loop, so the order costs
+// one broadcast for many messages.
+func AppendBatch(b []byte, msgs []Msg) ([]byte, error) {
+	b = append(b, batchMark)
+	for i := range msgs {
+		m, err := msgs[i].MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		b = binary.AppendUvarint(b, uint64(len(m)))
+		b = append(b, m...)
+	}
+	return b, nil
+}
+
+// SplitBatch decodes a membership payload made by AppendBatch, or a single
+// MarshalBinary encoding.
+func SplitBatch(p []byte) ([]Msg, error) {
+	if len(p) == 0 || p[0] != batchMark {
+		var m Msg
+		if err := m.UnmarshalBinary(p); err != nil {
+			return nil, err
+		}
+		return []Msg{m}, nil
+	}
+	p = p[1:]
+	var out []Msg
+	for len(p) > 0 {
+		n, k := binary.Uvarint(p)
+		if k <= 0 || n > uint64(len(p)-k) {
+			return out, fmt.Errorf("%w: batch entry %d: bad length", ErrBadMsg, len(out))
+		}
+		var m Msg
+		if err := m.UnmarshalBinary(p[k : k+int(n)]); err != nil {
+			return out, fmt.Errorf("batch entry %d: %w", len(out), err)
+		}
+		out = append(out, m)
+		p = p[k+int(n):]
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: empty batch", ErrBadMsg)
+	}
+	return out, nil
+}

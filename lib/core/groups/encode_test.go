@@ -107,3 +107,51 @@ func norm(m Msg) Msg {
 	}
 	return m
 }
+
+func TestBatch(t *testing.T) {
+	msgs := sampleMsgs()
+	b, err := AppendBatch(nil, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := SplitBatch(b)
+	if err != nil || len(got) != len(msgs) {
+		t.Fatalf("split: %d msgs, %v", len(got), err)
+	}
+	for i := range msgs {
+		if !reflect.DeepEqual(norm(got[i]), norm(msgs[i])) {
+			t.Errorf("msg %d: %+v, want %+v", i, got[i], msgs[i])
+		}
+	}
+	// A single Msg is a batch of one.
+	one, _ := msgs[0].MarshalBinary()
+	if got, err := SplitBatch(one); err != nil || len(got) != 1 {
+		t.Errorf("single: %d, %v", len(got), err)
+	}
+	for _, bad := range [][]byte{nil, {batchMark}, {batchMark, 5, 1}, {batchMark, 2, 1, 99}, append(b, 0x80)} {
+		if _, err := SplitBatch(bad); !errors.Is(err, ErrBadMsg) {
+			t.Errorf("% x: %v, want ErrBadMsg", bad, err)
+		}
+	}
+}
+
+// FuzzSplitBatch: never panics; what splits re-batches to the same msgs.
+func FuzzSplitBatch(f *testing.F) {
+	b, _ := AppendBatch(nil, sampleMsgs())
+	f.Add(b)
+	f.Add([]byte{batchMark})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		ms, err := SplitBatch(p)
+		if err != nil {
+			return
+		}
+		b, err := AppendBatch(nil, ms)
+		if err != nil {
+			t.Fatalf("re-batching: %v", err)
+		}
+		ms2, err := SplitBatch(b)
+		if err != nil || len(ms2) != len(ms) {
+			t.Fatalf("re-split: %d, %v", len(ms2), err)
+		}
+	})
+}

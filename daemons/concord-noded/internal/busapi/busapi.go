@@ -31,11 +31,6 @@ type Backend interface {
 	EditNode(name string, changes map[string]any) (nodebus.Job, error)
 	SetOption(key, value string) (nodebus.Job, error)
 	SetQuorum(key, value string) (nodebus.Job, error)
-	JoinGroup(group string) error
-	LeaveGroup(group string) error
-	// SendGroup sends payloads in order and returns how many were taken.
-	SendGroup(group string, payloads [][]byte) (int, error)
-	SendNode(node uint16, payload []byte) error
 	// UnblockQuorum forces quorum on the partition; who says who asked.
 	UnblockQuorum(who string) (nodebus.QuorumInfo, error)
 	// LinkStats is every peer's statistics on every link, as of now.
@@ -185,15 +180,6 @@ func (b *Bus) LinkChanged(node uint16, link uint8, up bool) {
 // ConfigChanged emits ConfigChanged.
 func (b *Bus) ConfigChanged(index uint64, what string) { b.emit("ConfigChanged", index, what) }
 
-// GroupMessage emits GroupMessage.
-func (b *Bus) GroupMessage(group string, from uint16, seq uint64, payload []byte) {
-	b.emit("GroupMessage", group, from, seq, payload)
-}
-
-// NodeMessage emits NodeMessage.
-func (b *Bus) NodeMessage(from uint16, seq uint64, payload []byte) {
-	b.emit("NodeMessage", from, seq, payload)
-}
 
 // JobNew exports the job's object.
 func (b *Bus) JobNew(j nodebus.Job) {

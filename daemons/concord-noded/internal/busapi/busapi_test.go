@@ -96,17 +96,6 @@ func (f *fake) SetQuorum(key, value string) (nodebus.Job, error) {
 	}
 	return f.job(nodebus.JobSetQuorum, key), nil
 }
-func (f *fake) JoinGroup(group string) error  { return f.called("JoinGroup %s", group) }
-func (f *fake) LeaveGroup(group string) error { return f.called("LeaveGroup %s", group) }
-func (f *fake) SendGroup(group string, payloads [][]byte) (int, error) {
-	if err := f.called("SendGroup %s %d", group, len(payloads)); err != nil {
-		return 0, err
-	}
-	return min(len(payloads), 2), nil
-}
-func (f *fake) SendNode(node uint16, payload []byte) error {
-	return f.called("SendNode %d %s", node, payload)
-}
 func (f *fake) LinkStats() ([]nodebus.LinkStat, error) {
 	if err := f.called("LinkStats"); err != nil {
 		return nil, err
@@ -325,54 +314,12 @@ func TestErrorsKeepTheirNames(t *testing.T) {
 		f.mu.Unlock()
 		for what, err := range map[string]error{
 			"SetOption": func() error { _, err := c.SetOption("k", "v"); return err }(),
-			"JoinGroup": c.JoinGroup("g"),
 			"Config":    func() error { _, err := c.Config(); return err }(),
 		} {
 			var e *nodebus.Error
 			if !errors.As(err, &e) || e.Name != tc.name || !strings.Contains(tc.err.Error(), e.Message) {
 				t.Errorf("%s with %v: %#v, want %s", what, tc.err, err, tc.name)
 			}
-		}
-	}
-}
-
-// Group sends pass through; SendGroupMany says how many were taken.
-func TestGroups(t *testing.T) {
-	f, b, c, _ := served(t)
-	if n, err := c.SendGroupMany("g", [][]byte{{1}, {2}, {3}}); n != 2 || err != nil {
-		t.Fatalf("SendGroupMany: %d %v, want the backend's 2", n, err)
-	}
-	if err := c.SendGroup("g", []byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SendNode(3, []byte("hi")); err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan string, 10)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	go c.WatchGroup(ctx, "g", func(sender uint16, seq uint64, payload []byte) bool {
-		got <- fmt.Sprintf("%d %d %s", seq, sender, payload)
-		return true
-	})
-	// The watch subscribes asynchronously: send until one arrives.
-	for i := 0; ; i++ {
-		b.GroupMessage("other", 1, uint64(i), []byte("not this group"))
-		b.GroupMessage("g", 2, uint64(i), []byte("hello"))
-		select {
-		case s := <-got:
-			if !strings.HasSuffix(s, " 2 hello") {
-				t.Fatalf("delivery %q", s)
-			}
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			if want := []string{"SendGroup g 3", "SendGroup g 1", "SendNode 3 hi"}; !reflect.DeepEqual(f.calls, want) {
-				t.Errorf("backend calls %q, want %q", f.calls, want)
-			}
-			return
-		case <-time.After(50 * time.Millisecond):
-		case <-ctx.Done():
-			t.Fatal("no delivery")
 		}
 	}
 }
@@ -390,8 +337,6 @@ func TestEventsAreTheXMLSignals(t *testing.T) {
 	b.QuorumChanged(nodebus.QuorumInfo{Quorate: true, TotalVotes: 2, ExpectedVotes: 3, Quorum: 2, Reason: "r"})
 	b.LinkChanged(2, 1, false)
 	b.ConfigChanged(5, "set option a=b")
-	b.GroupMessage("g", 1, 2, []byte("x"))
-	b.NodeMessage(1, 2, []byte("y"))
 	j := nodebus.Job{ID: 3, Kind: nodebus.JobSetOption, Target: "a", State: nodebus.JobRunning}
 	b.JobNew(j)
 	b.JobRemoved(j, nodebus.ResultFailed, nodebus.ErrNoLeader+": none")
@@ -407,7 +352,7 @@ func TestEventsAreTheXMLSignals(t *testing.T) {
 		}
 		sigs[s.Name] = sig
 	}
-	want := []string{"ViewChanged", "QuorumChanged", "LinkChanged", "ConfigChanged", "GroupMessage", "NodeMessage", "JobRemoved"}
+	want := []string{"ViewChanged", "QuorumChanged", "LinkChanged", "ConfigChanged", "JobRemoved"}
 	var got []string
 	for len(got) < len(want) {
 		select {

@@ -156,39 +156,3 @@ func (m *manager) UnblockQuorum(sender dbus.Sender) *dbus.Error {
 	return toDBusError(err)
 }
 
-func (m *manager) JoinGroup(sender dbus.Sender, group string) *dbus.Error {
-	if err := m.b.requireRoot(sender); err != nil {
-		return err
-	}
-	return toDBusError(m.b.be.JoinGroup(group))
-}
-
-func (m *manager) LeaveGroup(sender dbus.Sender, group string) *dbus.Error {
-	if err := m.b.requireRoot(sender); err != nil {
-		return err
-	}
-	return toDBusError(m.b.be.LeaveGroup(group))
-}
-
-func (m *manager) SendGroup(sender dbus.Sender, group string, payload []byte) *dbus.Error {
-	if err := m.b.requireRoot(sender); err != nil {
-		return err
-	}
-	_, err := m.b.be.SendGroup(group, [][]byte{payload})
-	return toDBusError(err)
-}
-
-func (m *manager) SendNode(sender dbus.Sender, node uint16, payload []byte) *dbus.Error {
-	if err := m.b.requireRoot(sender); err != nil {
-		return err
-	}
-	return toDBusError(m.b.be.SendNode(node, payload))
-}
-
-func (m *manager) SendGroupMany(sender dbus.Sender, group string, payloads [][]byte) (uint32, *dbus.Error) {
-	if err := m.b.requireRoot(sender); err != nil {
-		return 0, err
-	}
-	n, err := m.b.be.SendGroup(group, payloads)
-	return uint32(n), toDBusError(err)
-}

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"errors"
-	"fmt"
 	"sort"
 
 	"github.com/concord-ha/concord/lib/api/config"
@@ -174,8 +173,8 @@ func editNode(n *config.Node, name string, changes map[string]any) error {
 	return nil
 }
 
-// groupOp runs a messaging call on the loop; a full send queue comes back
-// as QueueFull, anything else (bad name, too large) as InvalidArgs.
+// groupOp runs a call that sends through the total order on the loop; a
+// full send queue comes back as QueueFull, anything else as InvalidArgs.
 func (d *Daemon) groupOp(fn func() error) error {
 	var err error
 	if cerr := d.call(func() { err = fn() }); cerr != nil {
@@ -190,40 +189,3 @@ func (d *Daemon) groupOp(fn func() error) error {
 	return nodebus.Errorf(nodebus.ErrInvalidArgs, "%v", err)
 }
 
-// JoinGroup makes this node a member of a process group.
-func (d *Daemon) JoinGroup(group string) error {
-	return d.groupOp(func() error { return d.core.JoinGroup(group) })
-}
-
-// LeaveGroup leaves a process group.
-func (d *Daemon) LeaveGroup(group string) error {
-	return d.groupOp(func() error { return d.core.LeaveGroup(group) })
-}
-
-// SendGroup sends payloads to a group in order and returns how many were
-// taken: fewer than given when the send queue filled up after the first;
-// an error when none was taken.
-func (d *Daemon) SendGroup(group string, payloads [][]byte) (int, error) {
-	n := 0
-	err := d.groupOp(func() error {
-		for _, p := range payloads {
-			if group == "" && isControl(p) {
-				return fmt.Errorf("payload %d starts with bytes reserved for Concord's own messages (00 43 51 55)", n)
-			}
-			if err := d.core.Broadcast(group, p); err != nil {
-				if errors.Is(err, membership.ErrQueueFull) && n > 0 {
-					return nil
-				}
-				return err
-			}
-			n++
-		}
-		return nil
-	})
-	return n, err
-}
-
-// SendNode sends a 1-1 message to a node of the view.
-func (d *Daemon) SendNode(node uint16, payload []byte) error {
-	return d.groupOp(func() error { return d.core.Send(membership.NodeID(node), payload) })
-}

@@ -28,14 +28,6 @@ func (t tee) LinkChanged(n uint16, l uint8, up bool) {
 	t.b.LinkChanged(n, l, up)
 }
 func (t tee) ConfigChanged(i uint64, w string) { t.a.ConfigChanged(i, w); t.b.ConfigChanged(i, w) }
-func (t tee) GroupMessage(g string, f uint16, s uint64, p []byte) {
-	t.a.GroupMessage(g, f, s, p)
-	t.b.GroupMessage(g, f, s, p)
-}
-func (t tee) NodeMessage(f uint16, s uint64, p []byte) {
-	t.a.NodeMessage(f, s, p)
-	t.b.NodeMessage(f, s, p)
-}
 func (t tee) JobNew(j nodebus.Job)                  { t.a.JobNew(j); t.b.JobNew(j) }
 func (t tee) JobChanged(j nodebus.Job)              { t.a.JobChanged(j); t.b.JobChanged(j) }
 func (t tee) JobRemoved(j nodebus.Job, r, m string) { t.a.JobRemoved(j, r, m); t.b.JobRemoved(j, r, m) }

@@ -11,10 +11,12 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
+	"github.com/concord-ha/concord/daemons/concord-noded/internal/groupsrv"
 	"github.com/concord-ha/concord/daemons/concord-noded/internal/nic"
 	"github.com/concord-ha/concord/daemons/concord-noded/internal/storerun"
 	"github.com/concord-ha/concord/lib/api/config"
 	"github.com/concord-ha/concord/lib/api/nodebus"
+	"github.com/concord-ha/concord/lib/core/groups"
 	"github.com/concord-ha/concord/lib/core/membership"
 	"github.com/concord-ha/concord/lib/core/quorum"
 	"github.com/concord-ha/concord/lib/driver/link"
@@ -30,6 +32,9 @@ type Options struct {
 	KeyPath    string // /etc/concord/authkey
 	StateDir   string // /var/lib/concord
 	NodeName   string // this node's name in the config; default: the host name
+	// GroupSocket is where process-group sessions connect
+	// (/run/concord/groups.sock); "" serves none.
+	GroupSocket string
 	Version    string
 	Logger     *slog.Logger
 }
@@ -120,6 +125,14 @@ type Daemon struct {
 	dframes  []link.Frame
 	deferErr map[uint16]uint64 // tick of the last deferred read error logged, per link
 	net      netStats          // frames per peer and link, and warnings about failing ones (linkstats.go, authwarn.go)
+
+	// Process groups (groups.go).
+	gcore *groups.Core
+	gsrv  *groupsrv.Server
+	gin   <-chan groupsrv.Input
+	gsess map[uint32]*gsession
+	gpend []groups.Msg // waiting for room in membership's queue
+	gbuf  []byte
 
 	mu     sync.Mutex
 	status nodebus.Status
@@ -254,6 +267,9 @@ func NewWith(opts Options, fc *config.Cluster, key []byte, ports []Port) (*Daemo
 	if err := d.startCore(); err != nil {
 		return nil, err
 	}
+	if err := d.startGroups(); err != nil {
+		return nil, err
+	}
 	d.group = link.MulticastGroup(fc.ID)
 	d.health = link.NewHealth(d.ticks(fc.Totem.LinkDeadTime))
 	d.store.SetDeaf(!d.anyLinkWorks())
@@ -285,6 +301,7 @@ func (d *Daemon) startCore() error {
 		Detector:        membership.NewTimeoutDetector(int(d.ticks(c.Totem.DeadTime))),
 		TransitionTicks: int(d.ticks(c.Totem.JoinTimeout)),
 		MinSeq:          d.loadViewSeq(),
+		MaxPayload:      groupMaxPayload,
 		Logger:          coreLogger{d.log},
 	})
 	if err != nil {
@@ -354,6 +371,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.watchNICs(wctx); err != nil {
 		return err
 	}
+	if d.opts.GroupSocket != "" {
+		srv, err := groupsrv.Listen(d.opts.GroupSocket, d.log)
+		if err != nil {
+			return err
+		}
+		d.gsrv, d.gin = srv, srv.Inputs()
+		defer srv.Close()
+	}
 	d.running = true
 	for i, p := range d.ports {
 		if p != nil {
@@ -401,6 +426,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.receive(f)
 		case fn := <-d.reqs:
 			fn()
+		case in := <-d.gin:
+			d.groupInput(in)
 		case ev := <-d.store.Events():
 			d.storeEvent(ev)
 		case ev, ok := <-d.nicEvents:
@@ -526,21 +553,31 @@ func (d *Daemon) process() {
 		}
 		d.sendFrame(frame.KindMembership, uint16(m.To), b)
 	}
+	groupsTouched := false
 	for _, ev := range rd.Events {
 		if ev.View != nil {
 			d.installView(*ev.View, ev.Reason)
+			d.groupView(*ev.View, ev.Survivors)
+			groupsTouched = true
 		}
 		if dl := ev.Delivery; dl != nil {
-			if dl.Unicast {
-				d.events.NodeMessage(uint16(dl.From), dl.Seq, dl.Payload)
-			} else if dl.Group == "" && isControl(dl.Payload) {
+			// Group "" carries Concord's own traffic only: quorum
+			// unblocks and the process groups' messages.
+			switch {
+			case dl.Unicast || dl.Group != "":
+				d.counters["unexpected_deliveries"]++
+			case isControl(dl.Payload):
 				d.unblockDelivered(uint16(dl.From), dl.Payload)
-			} else {
-				d.events.GroupMessage(dl.Group, uint16(dl.From), dl.Seq, dl.Payload)
+			default:
+				d.groupDelivered(dl.From, dl.Payload, dl.Unstable)
+				groupsTouched = true
 			}
 		}
 	}
 	d.core.Advance()
+	if groupsTouched || len(d.gpend) > 0 {
+		d.flushGroups()
+	}
 }
 
 // storeEvent sends what the store wants sent, applies what it applied,

@@ -14,8 +14,6 @@ type Events interface {
 	LinkChanged(node uint16, link uint8, up bool)
 	// ConfigChanged: the replicated configuration changed at index.
 	ConfigChanged(index uint64, what string)
-	GroupMessage(group string, from uint16, seq uint64, payload []byte)
-	NodeMessage(from uint16, seq uint64, payload []byte)
 	// JobNew comes before the request that started the job returns.
 	JobNew(j nodebus.Job)
 	JobChanged(j nodebus.Job)
@@ -32,8 +30,6 @@ func (nopEvents) ViewChanged(nodebus.ViewInfo, string)            {}
 func (nopEvents) QuorumChanged(nodebus.QuorumInfo)                {}
 func (nopEvents) LinkChanged(uint16, uint8, bool)                 {}
 func (nopEvents) ConfigChanged(uint64, string)                    {}
-func (nopEvents) GroupMessage(string, uint16, uint64, []byte)     {}
-func (nopEvents) NodeMessage(uint16, uint64, []byte)              {}
 func (nopEvents) JobNew(nodebus.Job)                              {}
 func (nopEvents) JobChanged(nodebus.Job)                          {}
 func (nopEvents) JobRemoved(nodebus.Job, string, string)          {}

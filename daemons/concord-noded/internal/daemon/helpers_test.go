@@ -16,7 +16,6 @@ type recorder struct {
 	d *Daemon
 
 	mu      sync.Mutex
-	deliver func(group string, unicast bool, payload []byte)
 	jobs    []string          // "new 1 waiting", "changed 1 running", "removed 1 done": in order
 	ended   map[uint32]jobEnd // removed jobs
 }
@@ -24,30 +23,6 @@ type recorder struct {
 type jobEnd struct {
 	result, message string
 	status          nodebus.Status // the daemon's status when the job ended
-}
-
-func (r *recorder) onDeliver(fn func(group string, unicast bool, payload []byte)) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.deliver = fn
-}
-
-func (r *recorder) GroupMessage(group string, from uint16, seq uint64, payload []byte) {
-	r.mu.Lock()
-	fn := r.deliver
-	r.mu.Unlock()
-	if fn != nil {
-		fn(group, false, payload)
-	}
-}
-
-func (r *recorder) NodeMessage(from uint16, seq uint64, payload []byte) {
-	r.mu.Lock()
-	fn := r.deliver
-	r.mu.Unlock()
-	if fn != nil {
-		fn("", true, payload)
-	}
 }
 
 func (r *recorder) JobNew(j nodebus.Job) {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/concord-ha/concord/lib/api/nodebus"
+	"github.com/concord-ha/concord/lib/core/groups"
 )
 
 // A surviving minority is made quorate by an unblock asked on one of its
@@ -48,16 +48,18 @@ func TestQuorumUnblockReachesThePartition(t *testing.T) {
 	})
 }
 
-func TestControlPayloadsAreReserved(t *testing.T) {
-	_, _, ns := startCluster(t, 2)
-	p := unblockMsg{origin: 1, who: "forger"}.marshal()
-	if _, err := ns[0].d.SendGroup("", [][]byte{p}); err == nil {
-		t.Fatal("a client's payload with the control prefix was sent")
-	} else if e, ok := err.(*nodebus.Error); !ok || e.Name != nodebus.ErrInvalidArgs {
-		t.Fatalf("err %v, want InvalidArgs", err)
+// Group "" carries unblocks and process-group messages: neither may be
+// taken for the other.
+func TestControlPayloadsAreApart(t *testing.T) {
+	b, err := groups.AppendBatch(nil, []groups.Msg{{Kind: groups.MsgJoin, Group: "g", ID: groups.MsgID{Node: 1, Inc: 1, Seq: 1}, Sender: groups.Member{Node: 1, Inc: 1, Client: 1}}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := ns[0].d.SendGroup("other", [][]byte{p}); err != nil {
-		t.Fatalf("the prefix is reserved only in group \"\": %v", err)
+	if isControl(b) {
+		t.Error("a process-group batch looks like an unblock")
+	}
+	if _, err := groups.SplitBatch(unblockMsg{origin: 1, who: "x"}.marshal()); err == nil {
+		t.Error("an unblock decodes as process-group messages")
 	}
 }
 

@@ -1,0 +1,219 @@
+package groupsrv
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/concord-ha/concord/lib/api/groupwire"
+)
+
+// packetTarget is how full the writer packs a packet before sending it:
+// batching events saves system calls on both sides.
+const packetTarget = 64 << 10
+
+// Session is one client's connection. ID, PID, UID and GID are fixed at
+// accept; Client is the loop's to set and read.
+type Session struct {
+	srv  *Server
+	conn *net.UnixConn
+
+	ID       uint64
+	PID, UID uint32
+	GID      uint32
+	Client   uint32 // the core's client id, set by the loop after Opened
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	out     []outRecord
+	closing bool // close once out is written
+	closed  bool
+}
+
+func (s *Session) String() string {
+	return fmt.Sprintf("session %d (pid %d, uid %d)", s.ID, s.PID, s.UID)
+}
+
+type outRecord struct {
+	groupwire.Record
+	event bool // one of the core's events: counted when the client takes it
+}
+
+// Event queues one of the core's events for the client; Consumed inputs
+// count them as the client takes them. The record's byte slices must not
+// change afterwards.
+func (s *Session) Event(r groupwire.Record) { s.queue(outRecord{r, true}, false) }
+
+// Answer queues a record that is not a core event (reply, credit, list,
+// a send refused at once).
+func (s *Session) Answer(r groupwire.Record) { s.queue(outRecord{r, false}, false) }
+
+// CloseAfter sends r, then ends the session; a client that does not read
+// it within a second is cut off anyway.
+func (s *Session) CloseAfter(r groupwire.Record) {
+	s.queue(outRecord{r, false}, true)
+	s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+}
+
+func (s *Session) queue(r outRecord, closing bool) {
+	s.mu.Lock()
+	if !s.closed && !s.closing {
+		s.out = append(s.out, r)
+		s.closing = closing
+		s.cond.Signal()
+	}
+	s.mu.Unlock()
+}
+
+// Close ends the session now; the reader reports Closed.
+func (s *Session) Close() {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		s.out = nil
+		s.cond.Signal()
+	}
+	s.mu.Unlock()
+	s.conn.Close()
+}
+
+func (s *Session) put(in Input) {
+	in.S = s
+	s.srv.in <- in
+}
+
+// read hands the client's packets to the loop until the socket ends. The
+// first record must be a hello. A malformed packet gets an error naming
+// what is wrong and ends the session, since the stream cannot be trusted
+// after it; the daemon and the other sessions go on.
+func (s *Session) read() {
+	defer s.srv.wg.Done()
+	defer s.srv.forget(s)
+	buf := make([]byte, groupwire.MaxPacket)
+	hello := true
+	for {
+		n, trunc, err := s.recv(buf)
+		if err != nil {
+			s.Close()
+			s.put(Input{Kind: Closed, Died: s.processGone()})
+			return
+		}
+		// The loop keeps what the records point into.
+		pkt := make([]byte, n)
+		copy(pkt, buf[:n])
+		rs, tag, code, why := check(pkt, trunc, hello)
+		if why != "" {
+			s.srv.log.Warn("group session: "+why+"; closing it", "session", s.ID, "pid", s.PID, "uid", s.UID)
+			s.CloseAfter(groupwire.Record{Type: groupwire.TReply, Tag: tag, Code: code, Text: why})
+			s.put(Input{Kind: Closed})
+			return
+		}
+		if hello {
+			hello = false
+			s.put(Input{Kind: Opened, Name: rs[0].Name, Records: rs})
+			continue
+		}
+		s.put(Input{Kind: Requests, Records: rs})
+	}
+}
+
+// check decodes a client's packet and says what is wrong with it, if
+// anything: the tag to answer, the code and the sentence.
+func check(pkt []byte, trunc, hello bool) (rs []groupwire.Record, tag uint32, code groupwire.Code, why string) {
+	if trunc {
+		return nil, 0, groupwire.Invalid, fmt.Sprintf("packet longer than %d bytes", groupwire.MaxPacket)
+	}
+	rs, err := groupwire.Records(pkt)
+	if err != nil {
+		if len(pkt) >= groupwire.HeaderLen {
+			tag = binary.LittleEndian.Uint32(pkt[8:])
+		}
+		return nil, tag, groupwire.Invalid, err.Error()
+	}
+	for i, r := range rs {
+		switch {
+		case !r.Type.IsRequest():
+			return nil, r.Tag, groupwire.Invalid, fmt.Sprintf("%s is not a request", r.Type)
+		case hello && (i > 0 || r.Type != groupwire.THello):
+			return nil, r.Tag, groupwire.Invalid, fmt.Sprintf("the first packet must be one hello record, not %s", r.Type)
+		case hello && r.Version < 1:
+			return nil, r.Tag, groupwire.BadVersion, fmt.Sprintf("client speaks protocol version %d; this daemon speaks 1 to %d", r.Version, groupwire.Version)
+		case !hello && r.Type == groupwire.THello:
+			return nil, r.Tag, groupwire.Invalid, "hello after the session started"
+		}
+	}
+	return rs, 0, groupwire.OK, ""
+}
+
+func (s *Session) recv(buf []byte) (n int, trunc bool, err error) {
+	n, _, flags, _, err := s.conn.ReadMsgUnix(buf, nil)
+	if err == nil && n == 0 {
+		err = errors.New("end of session") // a zero-length packet is EOF on SEQPACKET
+	}
+	return n, flags&unix.MSG_TRUNC != 0, err
+}
+
+// processGone reports whether the session's process has ended, which
+// makes its departure a death rather than a close.
+func (s *Session) processGone() bool {
+	err := unix.Kill(int(s.PID), 0)
+	return errors.Is(err, syscall.ESRCH)
+}
+
+// write sends queued records, packed into packets, and reports how many
+// core events the client took.
+func (s *Session) write() {
+	defer s.srv.wg.Done()
+	var pkt []byte
+	for {
+		s.mu.Lock()
+		for len(s.out) == 0 && !s.closed && !s.closing {
+			s.cond.Wait()
+		}
+		if s.closed || (s.closing && len(s.out) == 0) {
+			s.mu.Unlock()
+			if !s.closed {
+				s.Close()
+			}
+			return
+		}
+		batch := s.out
+		s.out = nil
+		s.mu.Unlock()
+		for len(batch) > 0 {
+			pkt = pkt[:0]
+			events := 0
+			i := 0
+			for ; i < len(batch); i++ {
+				next, err := groupwire.Append(pkt, &batch[i].Record)
+				if err != nil {
+					s.srv.log.Error("group session: cannot encode a record; dropped", "session", s.ID, "type", batch[i].Type, "err", err)
+					continue
+				}
+				if len(next) > packetTarget && len(pkt) > 0 {
+					break
+				}
+				pkt = next
+				if batch[i].event {
+					events++
+				}
+			}
+			batch = batch[i:]
+			if len(pkt) == 0 {
+				continue
+			}
+			if _, err := s.conn.Write(pkt); err != nil {
+				return // the reader sees the end too and reports it
+			}
+			if events > 0 {
+				s.put(Input{Kind: Consumed, Count: events})
+			}
+		}
+	}
+}
