@@ -180,7 +180,6 @@ func (b *Bus) LinkChanged(node uint16, link uint8, up bool) {
 // ConfigChanged emits ConfigChanged.
 func (b *Bus) ConfigChanged(index uint64, what string) { b.emit("ConfigChanged", index, what) }
 
-
 // JobNew exports the job's object.
 func (b *Bus) JobNew(j nodebus.Job) {
 	b.mu.Lock()

@@ -155,4 +155,3 @@ func (m *manager) UnblockQuorum(sender dbus.Sender) *dbus.Error {
 	_, err := m.b.be.UnblockQuorum(m.b.caller(sender))
 	return toDBusError(err)
 }
-

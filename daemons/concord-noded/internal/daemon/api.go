@@ -188,4 +188,3 @@ func (d *Daemon) groupOp(fn func() error) error {
 	}
 	return nodebus.Errorf(nodebus.ErrInvalidArgs, "%v", err)
 }
-

@@ -27,7 +27,7 @@ func (t tee) LinkChanged(n uint16, l uint8, up bool) {
 	t.a.LinkChanged(n, l, up)
 	t.b.LinkChanged(n, l, up)
 }
-func (t tee) ConfigChanged(i uint64, w string) { t.a.ConfigChanged(i, w); t.b.ConfigChanged(i, w) }
+func (t tee) ConfigChanged(i uint64, w string)      { t.a.ConfigChanged(i, w); t.b.ConfigChanged(i, w) }
 func (t tee) JobNew(j nodebus.Job)                  { t.a.JobNew(j); t.b.JobNew(j) }
 func (t tee) JobChanged(j nodebus.Job)              { t.a.JobChanged(j); t.b.JobChanged(j) }
 func (t tee) JobRemoved(j nodebus.Job, r, m string) { t.a.JobRemoved(j, r, m); t.b.JobRemoved(j, r, m) }

@@ -35,8 +35,8 @@ type Options struct {
 	// GroupSocket is where process-group sessions connect
 	// (/run/concord/groups.sock); "" serves none.
 	GroupSocket string
-	Version    string
-	Logger     *slog.Logger
+	Version     string
+	Logger      *slog.Logger
 }
 
 // The store ticks at its own pace: raft works at human speed. Probes (does

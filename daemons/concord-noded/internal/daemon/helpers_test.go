@@ -15,9 +15,9 @@ type recorder struct {
 	nopEvents
 	d *Daemon
 
-	mu      sync.Mutex
-	jobs    []string          // "new 1 waiting", "changed 1 running", "removed 1 done": in order
-	ended   map[uint32]jobEnd // removed jobs
+	mu    sync.Mutex
+	jobs  []string          // "new 1 waiting", "changed 1 running", "removed 1 done": in order
+	ended map[uint32]jobEnd // removed jobs
 }
 
 type jobEnd struct {
