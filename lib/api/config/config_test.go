@@ -257,6 +257,11 @@ func TestParseBad(t *testing.T) {
 		{"tie_breaker word", rep("tie_breaker = lowest", "tie_breaker = smallest"), `cluster.conf:5: [quorum]: tie_breaker: "smallest" is not lowest, highest, none or a node number`},
 		{"bad option name", base + "[options]\nbad/key = 1\n", `cluster.conf:22: [options]: option name "bad/key": character '/' is not one of [A-Za-z0-9_.-]`},
 		{"control char in option", base + "[options]\nk = \"a\\x01b\"\n", `cluster.conf:22: [options]: k: value has control character '\x01'`},
+		{"group rule without pattern", base + "[options]\ngroups.allow.pg = user:postgres\n", `cluster.conf:22: [options]: groups.allow.pg: "user:postgres": want WHO PATTERN... (e.g. "user:postgres db-*" or "group:haclient *")`},
+		{"group rule bad who", base + "[options]\ngroups.allow.pg = postgres db\n", `cluster.conf:22: [options]: groups.allow.pg: "postgres": who must be user:NAME, user:UID, group:NAME or group:GID`},
+		{"group rule bad pattern", base + "[options]\ngroups.allow.pg = user:pg db[\n", `cluster.conf:22: [options]: groups.allow.pg: pattern "db[": syntax error in pattern`},
+		{"group rule for root", base + "[options]\ngroups.allow.r = user:0 *\n", `cluster.conf:22: [options]: groups.allow.r: "user:0": root may use process groups anyway`},
+		{"group rule without label", base + "[options]\ngroups.allow. = user:pg *\n", `cluster.conf:22: [options]: option groups.allow.: a label must follow groups.allow.`},
 		{"raw control char", rep("name = prod", "name = pr\x00od"), `cluster.conf:2: control character '\x00'`},
 		{"bad UTF-8", rep("name = prod", "name = \xff"), `cluster.conf:2: line is not valid UTF-8`},
 		{"unterminated quote", base + "[options]\nk = \"abc\n", `cluster.conf:22: [options]: k: bad quoted value "abc`},
@@ -518,5 +523,25 @@ func TestUnknownKeys(t *testing.T) {
 				t.Fatalf("error\n  %v\nwant it to contain\n  %s", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestGroupRules(t *testing.T) {
+	c := &Cluster{Options: map[string]string{
+		"groups.allow.b": "group:haclient *",
+		"groups.allow.a": "user:postgres db-* app",
+		"motd":           "hello",
+	}}
+	rs := c.GroupRules()
+	if len(rs) != 2 || rs[0].Label != "a" || rs[0].Kind != "user" || rs[0].Who != "postgres" || rs[1].Kind != "group" {
+		t.Fatalf("rules %+v", rs)
+	}
+	for g, want := range map[string]bool{"db-1": true, "app": true, "apps": false, "web": false} {
+		if got := rs[0].Allows(g); got != want {
+			t.Errorf("user:postgres may join %q: %v, want %v", g, got, want)
+		}
+	}
+	if !rs[1].Allows("anything") {
+		t.Error("* does not allow everything")
 	}
 }

@@ -276,6 +276,14 @@ func optionErr(key, value string) *fieldError {
 	if err := ValidOptionValue(value); err != nil {
 		return &fieldError{sec: "options", key: key, label: key, msg: err.Error()}
 	}
+	if label, ok := strings.CutPrefix(key, GroupAllowPrefix); ok {
+		if label == "" {
+			return &fieldError{sec: "options", key: key, msg: "option " + key + ": a label must follow " + GroupAllowPrefix}
+		}
+		if _, err := ParseGroupRule(label, value); err != nil {
+			return &fieldError{sec: "options", key: key, label: key, msg: err.Error()}
+		}
+	}
 	return nil
 }
 

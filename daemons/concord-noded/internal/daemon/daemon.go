@@ -133,6 +133,8 @@ type Daemon struct {
 	gsess map[uint32]*gsession
 	gpend []groups.Msg // waiting for room in membership's queue
 	gbuf  []byte
+	// accounts looks up the users and groups of groups.allow rules.
+	accounts accounts
 
 	mu     sync.Mutex
 	status nodebus.Status

@@ -3,7 +3,6 @@ package daemon
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/concord-ha/concord/daemons/concord-noded/internal/groupsrv"
 	"github.com/concord-ha/concord/lib/api/groupwire"
@@ -50,6 +49,7 @@ func (d *Daemon) startGroups() error {
 	}
 	d.gcore = c
 	d.gsess = map[uint32]*gsession{}
+	d.accounts = systemAccounts{}
 	return nil
 }
 
@@ -87,10 +87,10 @@ func (d *Daemon) groupInput(in groupsrv.Input) {
 }
 
 func (d *Daemon) groupOpen(s *groupsrv.Session, name string, tag uint32) {
-	if !d.mayUseGroups(s.UID) {
-		d.log.Warn(fmt.Sprintf("group session refused: uid %d may not use process groups here", s.UID), "pid", s.PID, "uid", s.UID, "client_name", name)
-		s.CloseAfter(groupwire.Record{Type: groupwire.TReply, Tag: tag, Code: groupwire.Denied,
-			Text: fmt.Sprintf("uid %d may not use process groups on this node (root may)", s.UID)})
+	if all, mine := groupRulesFor(d.cfg.GroupRules(), d.accounts, s.UID, s.GID); !all && len(mine) == 0 {
+		why := fmt.Sprintf("uid %d may not use process groups on this node (root may; others as the groups.allow.* options say)", s.UID)
+		d.log.Warn("group session refused: "+why, "pid", s.PID, "uid", s.UID, "client_name", name)
+		s.CloseAfter(groupwire.Record{Type: groupwire.TReply, Tag: tag, Code: groupwire.Denied, Text: why})
 		return
 	}
 	s.Client = d.gcore.Open(s.PID, s.UID)
@@ -102,16 +102,16 @@ func (d *Daemon) groupOpen(s *groupsrv.Session, name string, tag uint32) {
 		Name: d.cfg.Name})
 }
 
-// mayUseGroups: root, and the daemon's own user, may use process groups.
-func (d *Daemon) mayUseGroups(uid uint32) bool {
-	return uid == 0 || int(uid) == os.Geteuid()
-}
-
 func (d *Daemon) groupRequest(gs *gsession, r *groupwire.Record) {
 	c := gs.s.Client
 	var err error
 	switch r.Type {
 	case groupwire.TJoin:
+		if err := mayJoin(d.cfg.GroupRules(), d.accounts, gs.s.UID, gs.s.GID, r.Group); err != nil {
+			d.log.Warn("group join refused: "+err.Error(), "pid", gs.s.PID, "uid", gs.s.UID, "group", r.Group)
+			gs.s.Answer(groupwire.Record{Type: groupwire.TReply, Tag: r.Tag, Code: groupwire.Denied, Text: err.Error()})
+			return
+		}
 		err = d.gcore.Join(c, r.Group)
 	case groupwire.TLeave:
 		err = d.gcore.Leave(c, r.Group)
