@@ -133,6 +133,7 @@ type Daemon struct {
 	gsess map[uint32]*gsession
 	gpend []groups.Msg // waiting for room in membership's queue
 	gbuf  []byte
+	mbuf  []byte // membership's encoding buffer, reused
 	// accounts looks up the users and groups of groups.allow rules.
 	accounts accounts
 
@@ -539,21 +540,26 @@ func (d *Daemon) process() {
 	rd := d.core.Ready()
 	for i := range rd.Messages {
 		m := &rd.Messages[i]
-		b, err := m.MarshalBinary()
+		b, err := m.AppendBinary(d.mbuf[:0])
 		if err != nil {
 			d.log.Error("membership: cannot encode message", "err", err)
 			continue
 		}
-		if len(b) > frame.MaxPayload {
-			d.counters["sent_fragmented"]++
-			d.sendFragments(frame.KindMembershipFrag, uint16(m.To), b)
-			continue
-		}
+		d.mbuf = b
 		if m.Type == membership.MsgHeartbeat && m.To == 0 {
 			d.sendHeartbeat(b)
 			continue
 		}
-		d.sendFrame(frame.KindMembership, uint16(m.To), b)
+		link := -1
+		if bulk(m.Type) {
+			link = d.dataLink()
+		}
+		if len(b) > frame.MaxPayload {
+			d.counters["sent_fragmented"]++
+			d.sendFragmentsOn(frame.KindMembershipFrag, uint16(m.To), b, link)
+			continue
+		}
+		d.sendFrameOn(frame.KindMembership, uint16(m.To), b, link)
 	}
 	groupsTouched := false
 	for _, ev := range rd.Events {

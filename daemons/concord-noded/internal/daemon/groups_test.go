@@ -258,3 +258,77 @@ func TestGroupBadInput(t *testing.T) {
 	}
 	good.call(groupwire.Record{Type: groupwire.TMembers, Group: "g"}, groupwire.TMemberList)
 }
+
+// framesIn is how many frames node n heard from peer on link l.
+func framesIn(t *testing.T, n *testNode, peer uint16, l uint8) uint64 {
+	t.Helper()
+	ls, err := n.d.LinkStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range ls {
+		if s.Node == peer && s.Link == l {
+			return s.FramesIn
+		}
+	}
+	return 0
+}
+
+// While both links work, ordered traffic takes one link; when that link
+// fails, it goes on the other and nothing is lost.
+func TestOrderedTrafficOnOneLink(t *testing.T) {
+	h := &hub{ports: map[int][]*memPort{}, cut: map[string]bool{}, txCut: map[string]bool{}}
+	c := testConfig(t, 2)
+	dir := t.TempDir()
+	var ns []*testNode
+	var cs []*wireClient
+	for i := 1; i <= 2; i++ {
+		sock := filepath.Join(dir, fmt.Sprintf("g%d.sock", i))
+		ns = append(ns, startNodeOpts(t, h, c, Options{NodeName: fmt.Sprintf("n%d", i), StateDir: t.TempDir(), Version: "test", GroupSocket: sock}, nil))
+	}
+	agreeOn(t, ns, "[1 2]")
+	for i := 1; i <= 2; i++ {
+		cs = append(cs, dialGroups(t, filepath.Join(dir, fmt.Sprintf("g%d.sock", i))))
+		cs[i-1].call(groupwire.Record{Type: groupwire.TJoin, Group: "g"}, groupwire.TReply)
+	}
+	cs[1].until("a view of 2", func(r groupwire.Record) bool { return r.Type == groupwire.TView && len(r.Members) == 2 })
+	flood := func(from, n int) {
+		var batch []groupwire.Record
+		for k := from; k < from+n; k++ {
+			batch = append(batch, groupwire.Record{Type: groupwire.TSend, Group: "g", Payload: make([]byte, 3000)})
+			batch[len(batch)-1].Payload[0] = byte(k)
+			if len(batch) == 20 {
+				cs[0].send(batch...)
+				batch = nil
+			}
+		}
+		k := from
+		cs[1].until("the messages", func(r groupwire.Record) bool {
+			if r.Type == groupwire.TMessage {
+				if r.Payload[0] != byte(k) {
+					t.Fatalf("message %d arrived as %d", k, r.Payload[0])
+				}
+				k++
+			}
+			return k == from+n
+		})
+	}
+	// Right after the view forms, peers still ask for every link for a while.
+	eventually(t, "ordered traffic on one link", func() (bool, string) {
+		links := make([]int, 2)
+		for i, n := range ns {
+			n.d.call(func() { links[i] = n.d.dataLink() })
+		}
+		return links[0] == 0 && links[1] == 0, fmt.Sprint("data links ", links)
+	})
+	l0, l1 := framesIn(t, ns[1], 1, 0), framesIn(t, ns[1], 1, 1)
+	flood(0, 200)
+	d0, d1 := framesIn(t, ns[1], 1, 0)-l0, framesIn(t, ns[1], 1, 1)-l1
+	// 200 messages of 3000 bytes are at least 400 frames; heartbeats are
+	// a few dozen at most in the time.
+	if d0 < 400 || d1 > d0/4 {
+		t.Fatalf("frames on link 0: %d, on link 1: %d; want the ordered traffic on link 0 alone", d0, d1)
+	}
+	h.setCut(0, c.Node(2).Links[0].MAC, true)
+	flood(200, 200)
+}

@@ -4,6 +4,7 @@ import (
 	"net"
 
 	"github.com/concord-ha/concord/lib/api/config"
+	"github.com/concord-ha/concord/lib/core/membership"
 	"github.com/concord-ha/concord/lib/wire/frame"
 )
 
@@ -72,13 +73,18 @@ func (d *Daemon) writeFrame(i int, f []byte, addr net.HardwareAddr) bool {
 
 // sendFragments sends b as fragments of kind to node to (0: all).
 func (d *Daemon) sendFragments(kind uint8, to uint16, b []byte) {
+	d.sendFragmentsOn(kind, to, b, -1)
+}
+
+// sendFragmentsOn is sendFragments on link only (-1: every link).
+func (d *Daemon) sendFragmentsOn(kind uint8, to uint16, b []byte, only int) {
 	d.fragID++
 	frags, err := frame.Fragment(d.fragID, b, frame.MaxPayload)
 	if err != nil {
 		d.log.Error("message too large to send", "kind", frame.KindName(kind), "to", to, "bytes", len(b), "err", err)
 	}
 	for _, f := range frags {
-		d.sendFrame(kind, to, f)
+		d.sendFrameOn(kind, to, f, only)
 	}
 }
 
@@ -97,4 +103,31 @@ func again[K comparable](last map[K]uint64, key K, now, every uint64) bool {
 	}
 	last[key] = now
 	return true
+}
+
+// Ordered traffic (messages to order, ordered messages, their acks and
+// nacks) is the bulk of a busy cluster's frames. While every link works
+// both ways it goes on one link, the lowest: a copy on every link would
+// double what every node sends, receives and decrypts, for nothing, as
+// the order's own retransmissions recover a lost frame. Heartbeats keep
+// watching every link; as soon as a node misses a peer on a link (or is
+// asked to, or a NIC here fails) ordered traffic goes on every link
+// again, as heartbeats do. One link, not turns: frames of two links reach
+// the loop through two readers, and reordering them would look like
+// gaps to the order.
+func bulk(t membership.MsgType) bool {
+	switch t {
+	case membership.MsgData, membership.MsgOrdered, membership.MsgAck, membership.MsgNack:
+		return true
+	}
+	return false
+}
+
+// dataLink is the link ordered traffic takes now: the lowest, or -1 (every
+// link) when heartbeats could not alternate either.
+func (d *Daemon) dataLink() int {
+	if len(d.ports) < 2 || d.fewerLinks() || d.degraded || d.tick < d.allLinksUntil || !d.allLinksWork() {
+		return -1
+	}
+	return 0
 }
