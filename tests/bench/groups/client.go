@@ -21,6 +21,7 @@ type backend struct {
 	sources []string // in client/, beside groupbench.c
 	libs    []string // linker flags
 	header  string   // a header the host needs to build it, to name in errors
+	daemon  string   // the unit that serves the groups in every node
 }
 
 var cpgBackend = backend{
@@ -28,6 +29,7 @@ var cpgBackend = backend{
 	sources: []string{"backend_cpg.c"},
 	libs:    []string{"-lcpg"},
 	header:  "/usr/include/corosync/cpg.h",
+	daemon:  "corosync",
 }
 
 // buildClient compiles groupbench against b on the host (Debian 12 like

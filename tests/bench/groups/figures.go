@@ -13,6 +13,11 @@ type figures struct {
 	accepted []float64 // msg/s a sender got accepted, one per sender per run
 	retries  []float64 // TRY_AGAIN answers, one per sender per run
 	busy     []float64 // host CPU busy %, one per run
+	daemonUS []float64 // the daemons' CPU µs per delivered message, summed over the nodes, one per run
+	clientUS []float64 // a client's CPU µs per delivered message, one per member per run
+	// The daemons' CPU over the whole run (clients' start to exit), % of
+	// one core, mean of the nodes, one per run.
+	daemonPct []float64
 	lat      [nodes]latency
 }
 
@@ -26,6 +31,7 @@ type latency struct {
 func (f *figures) add(bc benchCase, ms []member) {
 	f.runs++
 	for i, m := range ms {
+		f.clientUS = append(f.clientUS, m.num("cpu_s")/m.num("delivered")*1e6)
 		if bc.paced {
 			l := &f.lat[i]
 			if l.samples == 0 || m.num("lat_min_us") < l.min {
@@ -45,7 +51,7 @@ func (f *figures) add(bc benchCase, ms []member) {
 	}
 }
 
-func (f *figures) print(bc benchCase) {
+func (f *figures) print(bc benchCase, daemon string) {
 	name := bc.String()
 	runs := fmt.Sprintf("%d runs", f.runs)
 	if bc.paced {
@@ -65,6 +71,7 @@ func (f *figures) print(bc benchCase) {
 	} else {
 		per := fmt.Sprintf("%s × %d members", runs, nodes)
 		row(name, "msg/s delivered per member, first to last delivery", f.rate, 0, per)
+		name = ""
 		mb := make([]float64, len(f.rate))
 		for i, r := range f.rate {
 			mb[i] = r * float64(bc.size) / 1e6
@@ -76,6 +83,13 @@ func (f *figures) print(bc benchCase) {
 		}
 		row("", "msg/s accepted from "+who, f.accepted, 0, fmt.Sprintf("%d senders", len(f.accepted)))
 		row("", "CS_ERR_TRY_AGAIN retries per sender per run", f.retries, 0, fmt.Sprintf("%d senders", len(f.retries)))
+	}
+	if bc.paced {
+		// Per message would charge the idle token rotation to 50 msgs/s.
+		row("", fmt.Sprintf("%s CPU %% of a core per node (mean of the %d) over the run", daemon, nodes), f.daemonPct, 1, runs)
+	} else {
+		row("", fmt.Sprintf("%s CPU µs per delivered message, summed over the %d nodes", daemon, nodes), f.daemonUS, 1, runs)
+		row("", "client CPU µs per delivered message, per member (sending included)", f.clientUS, 2, fmt.Sprintf("%s × %d members", runs, nodes))
 	}
 	row("", "host CPU busy % (both CPUs, everything on the host)", f.busy, 1, runs)
 }

@@ -161,6 +161,10 @@ func run(env *cluster.CLIEnv, o options) error {
 	if err != nil {
 		return err
 	}
+	pids, err := mainPIDs(ctx, c, cpgBackend.daemon)
+	if err != nil {
+		return err
+	}
 
 	figs := map[string]*figures{}
 	start := time.Now()
@@ -172,12 +176,24 @@ func run(env *cluster.CLIEnv, o options) error {
 				figs[bc.name] = f
 			}
 			busy0 := hostBusy()
+			cpu0, err := daemonCPU(ctx, c, pids)
+			if err != nil {
+				return err
+			}
+			t0 := time.Now()
 			res, err := runOnce(ctx, c, inNode, bc, o, r)
+			wall := time.Since(t0).Seconds()
 			if err != nil {
 				return fmt.Errorf("run %d, %s: %w", r, bc, err)
 			}
 			f.busy = append(f.busy, busyPercent(busy0, hostBusy()))
+			cpu1, err := daemonCPU(ctx, c, pids)
+			if err != nil {
+				return err
+			}
 			f.add(bc, res)
+			f.daemonUS = append(f.daemonUS, (cpu1-cpu0)/res[0].num("delivered")*1e6)
+			f.daemonPct = append(f.daemonPct, (cpu1-cpu0)/wall/nodes*100)
 			env.Logf("run %d/%d %-7s %s", r, o.runs, bc.name, summary(bc, res))
 		}
 	}
@@ -192,7 +208,7 @@ func run(env *cluster.CLIEnv, o options) error {
 	fmt.Println("| case | figure | median | min | max | n |")
 	fmt.Println("|---|---|---:|---:|---:|---:|")
 	for _, bc := range o.cases {
-		figs[bc.name].print(bc)
+		figs[bc.name].print(bc, cpgBackend.daemon)
 	}
 	fmt.Println("\nChecks passed in every run: each member delivered every sender's messages once, in sequence, and all members' digests of the total delivery order were identical.")
 	for i := range views0 {
@@ -211,7 +227,7 @@ func (m member) num(k string) float64 {
 	return v
 }
 
-var numericKeys = []string{"id", "size", "msgs", "sent", "send_s", "retries", "delivered", "span_s", "rate", "lost", "dup", "bad"}
+var numericKeys = []string{"id", "size", "msgs", "sent", "send_s", "retries", "delivered", "span_s", "rate", "lost", "dup", "bad", "cpu_s"}
 var latencyKeys = []string{"lat_n", "lat_min_us", "lat_med_us", "lat_p99_us", "lat_max_us"}
 
 // parseLine finds the one GROUPBENCH line in a client's output.
@@ -353,6 +369,49 @@ func floodMsgs(msgs, size int) int {
 		return max(2, msgs/4)
 	}
 	return msgs
+}
+
+// mainPIDs is unit's main process in every node, as the node sees it.
+func mainPIDs(ctx context.Context, c *corosync.Cluster, unit string) ([]string, error) {
+	var pids []string
+	for i := 1; i <= nodes; i++ {
+		out, err := c.Systemctl(ctx, i, "show", "-p", "MainPID", "--value", unit)
+		if err != nil {
+			return nil, err
+		}
+		pid := strings.TrimSpace(out)
+		if _, err := strconv.Atoi(pid); err != nil || pid == "0" {
+			return nil, fmt.Errorf("node%d: %s has no main process (MainPID %q)", i, unit, pid)
+		}
+		pids = append(pids, pid)
+	}
+	return pids, nil
+}
+
+// daemonCPU is the CPU time, in seconds, the processes pids[i] in node
+// i+1 have used so far, summed over the nodes.
+func daemonCPU(ctx context.Context, c *corosync.Cluster, pids []string) (float64, error) {
+	var sum float64
+	for i, pid := range pids {
+		out, _, err := c.Exec(ctx, i+1, "cat", "/proc/"+pid+"/stat")
+		if err != nil {
+			return 0, err
+		}
+		// Fields after the command name, which is in parentheses: state
+		// is the first, utime and stime the 12th and 13th (clock ticks).
+		f := strings.Fields(out[strings.LastIndexByte(out, ')')+1:])
+		if len(f) < 13 {
+			return 0, fmt.Errorf("node%d: /proc/%s/stat: %q", i+1, pid, out)
+		}
+		for _, v := range f[11:13] {
+			t, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return 0, fmt.Errorf("node%d: /proc/%s/stat: %q", i+1, pid, out)
+			}
+			sum += t / 100 // USER_HZ
+		}
+	}
+	return sum, nil
 }
 
 // membershipCount counts the memberships each node's corosync formed so

@@ -10,7 +10,7 @@ func line3(size int, status string, digest [3]string, delivered [3]int) []string
 	var out []string
 	for i := range 3 {
 		out = append(out, fmt.Sprintf("noise\nGROUPBENCH backend=cpg id=%d group=g size=%d senders=1,2,3 msgs=10 interval_us=0 sent=10 send_s=0.01"+
-			" retries=0 delivered=%d span_s=0.01 rate=1000.0 lost=0 dup=0 bad=0 digest=%s status=%s\n",
+			" retries=0 delivered=%d span_s=0.01 rate=1000.0 lost=0 dup=0 bad=0 cpu_s=0.1 digest=%s status=%s\n",
 			i+1, size, delivered[i], digest[i], status))
 	}
 	return out

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "backend.h"
@@ -331,13 +332,16 @@ int main(int argc, char **argv)
 	if (s.lost || s.dup || s.bad)
 		status = "sequence";
 
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	double cpu_s = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 	double span = (double)(s.last_ns - s.first_ns) / 1e9;
 	double send_s = (double)(send_end - send_start) / 1e9;
 	printf("GROUPBENCH backend=%s id=%u group=%s size=%u senders=%s msgs=%lu interval_us=%ld"
 	       " sent=%lu send_s=%.6f retries=%lu delivered=%lu span_s=%.6f rate=%.1f"
-	       " lost=%lu dup=%lu bad=%lu digest=%016" PRIx64,
+	       " lost=%lu dup=%lu bad=%lu cpu_s=%.3f digest=%016" PRIx64,
 	       gb_name(), o.id, o.group, o.size, o.senders, o.msgs, o.interval_us, sent, send_s, retries, s.delivered,
-	       span, s.delivered > 1 && span > 0 ? (double)(s.delivered - 1) / span : 0, s.lost, s.dup, s.bad, s.digest);
+	       span, s.delivered > 1 && span > 0 ? (double)(s.delivered - 1) / span : 0, s.lost, s.dup, s.bad, cpu_s, s.digest);
 	if (s.nlat) {
 		qsort(s.lat_ns, s.nlat, sizeof *s.lat_ns, cmp64);
 		printf(" lat_n=%lu lat_min_us=%.1f lat_med_us=%.1f lat_p99_us=%.1f lat_max_us=%.1f", s.nlat,
