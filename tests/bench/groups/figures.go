@@ -18,7 +18,7 @@ type figures struct {
 	// The daemons' CPU over the whole run (clients' start to exit), % of
 	// one core, mean of the nodes, one per run.
 	daemonPct []float64
-	lat      [nodes]latency
+	lat       [nodes]latency
 }
 
 // latency is one node's paced figures over the runs.
