@@ -18,6 +18,7 @@ import (
 
 	"github.com/concord-ha/concord/tests/harness/cluster"
 	"github.com/concord-ha/concord/tests/harness/concordtest"
+	"github.com/concord-ha/concord/tests/harness/corosync"
 )
 
 var (
@@ -282,7 +283,7 @@ func idle(ctx context.Context, env *cluster.CLIEnv, c *concordtest.Cluster, roun
 		}, "concord-noded"})
 	}
 	if withCorosync {
-		cc, err := bootCorosync(ctx, env, c.Size())
+		cc, err := corosync.Boot(ctx, env, c.Size())
 		if cc != nil {
 			defer cc.Close()
 		}
@@ -295,11 +296,7 @@ func idle(ctx context.Context, env *cluster.CLIEnv, c *concordtest.Cluster, roun
 				return out, err
 			}, "corosync"})
 		}
-		var v string
-		if out, _, err := cc.Exec(ctx, 1, "dpkg-query", "-W", "-f", "${Version}", "corosync"); err == nil {
-			v = out
-		}
-		env.Logf("corosync %s formed a %d-node cluster beside Concord's", v, cc.Size())
+		env.Logf("corosync %s formed a %d-node cluster beside Concord's", cc.Version(ctx, 1), cc.Size())
 	}
 	settle()
 	res := map[string]*struct{ rss, cpu, usr, sys []float64 }{}
@@ -346,3 +343,6 @@ func idle(ctx context.Context, env *cluster.CLIEnv, c *concordtest.Cluster, roun
 	}
 	return nil
 }
+
+// settle waits a little after a cluster formed: start-up work is not idle.
+func settle() { time.Sleep(5 * time.Second) }

@@ -1,33 +1,45 @@
-package main
+// Package corosync boots Debian's Corosync 3 on the nspawn test cluster,
+// configured as in ../shared/anchor-bench, so benchmarks can measure
+// Concord beside the stack it replaces on the same kind of nodes.
+package corosync
 
 import (
 	"context"
 	"crypto/rand"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/concord-ha/concord/tests/harness/cluster"
 )
 
-// corosyncCluster is Debian's Corosync 3 on the same kind of nodes as
-// Concord's (nspawn, two heartbeat NICs on two host bridges), configured as
-// in ../shared/anchor-bench: knet, aes256/sha256, votequorum, here with one
+// Cluster is Debian's Corosync 3 on the same kind of nodes as Concord's
+// (nspawn, two heartbeat NICs on two host bridges), configured as in
+// ../shared/anchor-bench: knet, aes256/sha256, votequorum, here with one
 // knet link per heartbeat NIC, as Concord uses both.
-type corosyncCluster struct {
+type Cluster struct {
 	*cluster.Cluster
 }
 
-func bootCorosync(ctx context.Context, env cluster.Env, n int) (*corosyncCluster, error) {
-	rootfs := cluster.Rootfs{Name: "corosync", Packages: append(append([]string(nil), cluster.DefaultPackages...), "corosync")}
-	hc, err := cluster.New(ctx, env, cluster.Options{Nodes: n, Rootfs: rootfs})
+// Rootfs is the node tree: the harness's default packages and corosync
+// (which brings libcpg and the other client libraries). Every user shares
+// it, so one cached tree serves all benchmarks.
+func Rootfs() cluster.Rootfs {
+	return cluster.Rootfs{Name: "corosync", Packages: append(append([]string(nil), cluster.DefaultPackages...), "corosync")}
+}
+
+// Boot starts n nodes, configures Corosync on the heartbeat links and
+// waits until every node reports a quorate cluster of n votes. On error
+// the returned cluster, if not nil, is still registered with env for
+// teardown.
+func Boot(ctx context.Context, env cluster.Env, n int) (*Cluster, error) {
+	hc, err := cluster.New(ctx, env, cluster.Options{Nodes: n, Rootfs: Rootfs()})
 	if err != nil {
 		return nil, err
 	}
-	c := &corosyncCluster{hc}
+	c := &Cluster{hc}
 	key := make([]byte, 256)
 	rand.Read(key)
-	conf := corosyncConf(n)
+	conf := Conf(n)
 	for i := 1; i <= n; i++ {
 		for l := 0; l < 2; l++ {
 			// Test addresses only, on the harness's own bridges (198.18.0.0/15).
@@ -59,7 +71,19 @@ func bootCorosync(ctx context.Context, env cluster.Env, n int) (*corosyncCluster
 	})
 }
 
-func corosyncConf(n int) string {
+// Version is the installed corosync package's version in node i, or ""
+// when it cannot be read.
+func (c *Cluster) Version(ctx context.Context, i int) string {
+	out, _, err := c.Exec(ctx, i, "dpkg-query", "-W", "-f", "${Version}", "corosync")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(out)
+}
+
+// Conf is corosync.conf for nodes 1..n, node i at 198.18.10.i and
+// 198.18.11.i.
+func Conf(n int) string {
 	var b strings.Builder
 	b.WriteString(`# written by Concord's bench, as ../shared/anchor-bench does (default token)
 totem {
@@ -86,6 +110,3 @@ logging {
 `)
 	return b.String()
 }
-
-// settle waits a little after a cluster formed: start-up work is not idle.
-func settle() { time.Sleep(5 * time.Second) }
