@@ -709,7 +709,7 @@ func TestConcurrentSenders(t *testing.T) {
 // TestFakeDaemon: two sessions on grouptest.Daemon see each other's views
 // and messages (the fake the CLI tests use).
 func TestFakeDaemon(t *testing.T) {
-	d := grouptest.StartDaemon(t)
+	d := grouptest.StartDaemon(t, 64)
 	ctx := ctxT(t)
 	a, err := Dial(ctx, Options{Socket: d.Path})
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 // credits; barriers and transactions are refused (code Invalid).
 type Daemon struct {
 	*Server
-	Window uint32 // welcome's window (default 64)
+	window uint32
 
 	mu       sync.Mutex
 	sessions []*session
@@ -39,9 +39,10 @@ type group struct {
 	members []*session
 }
 
-// StartDaemon serves on a new Server until the test ends.
-func StartDaemon(t testing.TB) *Daemon {
-	d := &Daemon{Server: Listen(t), Window: 64, groups: map[string]*group{}, joined: make(chan string, 100)}
+// StartDaemon serves on a new Server until the test ends, welcoming
+// clients with a window of window sends.
+func StartDaemon(t testing.TB, window uint32) *Daemon {
+	d := &Daemon{Server: Listen(t), window: window, groups: map[string]*group{}, joined: make(chan string, 100)}
 	go func() {
 		for {
 			c, err := d.l.AcceptUnix()
@@ -71,7 +72,7 @@ func (d *Daemon) serve(c *Conn) {
 	d.clients++
 	s := &session{c: c, self: groupwire.Member{Node: 1, Inc: 1, Client: d.clients, PID: pid, UID: uid}}
 	d.mu.Unlock()
-	if _, err := c.Welcome(groupwire.Record{Self: s.self, Window: d.Window, MaxPayload: groupwire.MaxPayload, MaxQueue: 1024, Name: "fake"}); err != nil {
+	if _, err := c.Welcome(groupwire.Record{Self: s.self, Window: d.window, MaxPayload: groupwire.MaxPayload, MaxQueue: 1024, Name: "fake"}); err != nil {
 		return
 	}
 	d.mu.Lock()
