@@ -45,8 +45,12 @@ func (s *Session) readPacket(ctx context.Context, nowait bool) ([]byte, error) {
 	var n, flags int
 	var rerr error
 	err := s.raw.Read(func(fd uintptr) bool {
-		n, _, flags, _, rerr = unix.Recvmsg(int(fd), s.rbuf, nil, unix.MSG_DONTWAIT)
-		return nowait || rerr != unix.EAGAIN
+		for {
+			n, _, flags, _, rerr = unix.Recvmsg(int(fd), s.rbuf, nil, unix.MSG_DONTWAIT)
+			if rerr != unix.EINTR {
+				return nowait || rerr != unix.EAGAIN
+			}
+		}
 	})
 	stop()
 	switch {

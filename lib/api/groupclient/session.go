@@ -230,6 +230,7 @@ func (s *Session) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fail(ErrClosed)
+	s.queue, s.head = nil, 0
 	return nil
 }
 
@@ -404,6 +405,7 @@ func (s *Session) Next(ctx context.Context) (Event, error) {
 		if s.head == len(s.queue) {
 			s.queue, s.head = s.queue[:0], 0
 		}
+		s.notify() // a waiter may read again, now the queue has room
 		return true
 	})
 	return e, err
