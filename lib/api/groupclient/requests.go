@@ -13,6 +13,9 @@ func (s *Session) encode(op string, b []byte, r *groupwire.Record) ([]byte, erro
 	if err := s.check(op, r); err != nil {
 		return b, err
 	}
+	if b == nil {
+		b = make([]byte, 0, groupwire.HeaderLen+64+len(r.Group)+len(r.Payload))
+	}
 	out, err := groupwire.Append(b, r)
 	if err != nil {
 		return b, codeError(op, groupwire.Invalid, "%v", err)
