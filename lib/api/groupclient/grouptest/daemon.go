@@ -42,7 +42,22 @@ type group struct {
 // StartDaemon serves on a new Server until the test ends, welcoming
 // clients with a window of window sends.
 func StartDaemon(t testing.TB, window uint32) *Daemon {
-	d := &Daemon{Server: Listen(t), window: window, groups: map[string]*group{}, joined: make(chan string, 100)}
+	t.Helper()
+	d, err := NewDaemon(window)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return d
+}
+
+// NewDaemon is StartDaemon outside a test; Close stops it.
+func NewDaemon(window uint32) (*Daemon, error) {
+	srv, err := NewServer()
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{Server: srv, window: window, groups: map[string]*group{}, joined: make(chan string, 100)}
 	go func() {
 		for {
 			c, err := d.l.AcceptUnix()
@@ -52,7 +67,7 @@ func StartDaemon(t testing.TB, window uint32) *Daemon {
 			go d.serve(&Conn{c: c})
 		}
 	}()
-	return d
+	return d, nil
 }
 
 // Joined returns a channel that receives a group's name at each join.

@@ -30,20 +30,33 @@ type Server struct {
 // Listen opens a Server, closed when the test ends.
 func Listen(t testing.TB) *Server {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "grouptest")
+	s, err := NewServer()
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// NewServer opens a Server; Close removes it.
+func NewServer() (*Server, error) {
+	dir, err := os.MkdirTemp("", "grouptest")
+	if err != nil {
+		return nil, err
 	}
 	path := filepath.Join(dir, "groups.sock")
 	l, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: path, Net: "unixpacket"})
 	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		l.Close()
 		os.RemoveAll(dir)
-	})
-	return &Server{Path: path, l: l}
+		return nil, err
+	}
+	return &Server{Path: path, l: l}, nil
+}
+
+// Close stops listening and removes the socket.
+func (s *Server) Close() {
+	s.l.Close()
+	os.RemoveAll(filepath.Dir(s.Path))
 }
 
 // Accept waits for the next connection.
