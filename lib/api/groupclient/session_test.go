@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/concord-ha/concord/lib/api/groupclient/grouptest"
 	"github.com/concord-ha/concord/lib/api/groupwire"
 )
@@ -750,5 +752,35 @@ func TestFakeDaemon(t *testing.T) {
 	}
 	if strings.Join(kinds, ",") != "view ,message from a" {
 		t.Fatalf("b saw %q", kinds)
+	}
+}
+
+// TestNoReadingBehindTheProgram: a session nobody asks anything of leaves
+// the daemon's packets in its socket, where the daemon's queue sees them.
+func TestNoReadingBehindTheProgram(t *testing.T) {
+	s, c := open(t, welcome(8, 100))
+	for range 3 {
+		send(t, c, groupwire.Record{Type: groupwire.TMessage, Group: "g", From: other, Payload: []byte("unread")})
+	}
+	time.Sleep(50 * time.Millisecond)
+	unread := func() int {
+		var n int
+		var err error
+		s.raw.Control(func(fd uintptr) { n, err = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if unread() == 0 {
+		t.Fatal("the session read its socket with no call asking it to")
+	}
+	for range 3 {
+		if _, err := s.Next(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := unread(); n != 0 {
+		t.Fatalf("%d bytes left after Next took every event", n)
 	}
 }
