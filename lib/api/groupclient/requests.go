@@ -212,7 +212,11 @@ func (s *Session) SendBatch(ctx context.Context, group string, order groupwire.O
 		}
 	}
 	tags := make([]uint32, 0, len(payloads))
-	var p []byte
+	size := 0
+	for _, pl := range payloads {
+		size += groupwire.HeaderLen + 2 + len(group) + 1 + 4 + len(pl)
+	}
+	p := make([]byte, 0, min(size, groupwire.MaxPacket))
 	for len(payloads) > 0 {
 		var n uint32
 		err := s.await(ctx, false, func() bool {
