@@ -54,3 +54,25 @@ func BenchmarkSendBatch1K(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkNext1K: events of 1 KiB messages, 32 to a packet, as a busy
+// daemon batches them.
+func BenchmarkNext1K(b *testing.B) {
+	s, c := open(b, groupwire.Record{Self: me, Window: 256, MaxPayload: groupwire.MaxPayload, MaxQueue: 1024})
+	m := groupwire.Record{Type: groupwire.TMessage, Group: "g", From: other, Payload: make([]byte, 1024)}
+	var p []byte
+	for range 32 {
+		p, _ = groupwire.Append(p, &m)
+	}
+	go func() {
+		for c.SendRaw(p) == nil {
+		}
+	}()
+	ctx := context.Background()
+	b.SetBytes(1024)
+	for b.Loop() {
+		if _, err := s.Next(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
