@@ -74,9 +74,3 @@ func explain(err error) error {
 	}
 	return err
 }
-
-// isQueueFull tells the daemon's QueueFull error.
-func isQueueFull(err error) bool {
-	var e *nodebus.Error
-	return errors.As(err, &e) && e.Name == nodebus.ErrQueueFull
-}

@@ -39,6 +39,10 @@ type Env struct {
 	Stdin          io.Reader // answers to confirmation questions
 	Dial           func() (API, error)
 	Version        string
+	// GroupSocket is the path of concord-noded's process-group socket
+	// (group commands); "" is groupclient's default, $CONCORD_GROUP_SOCKET
+	// or /run/concord/groups.sock. The cluster context chooses it.
+	GroupSocket string
 
 	noBlock bool // --no-block
 }
@@ -53,17 +57,14 @@ Commands:
   node add NAME --link "IF MAC" [--link ...] [--number N] [--votes V] [--attr K=V ...]
   node delete NAME
   node edit NAME [--votes V] [--link "IF MAC" ...] [--attr K=V ...] [--rename NEW]
-  group join NAME                 make this node a member of a process group
-  group leave NAME                leave it
-  group send NAME [--count N] [--size BYTES] [--interval D] MSG
-                                  send MSG (MSG-0..MSG-N-1 with --count) to the group, totally ordered;
-                                  the group "" is every member of the view (1-all)
-  group watch NAME [--count N] [--timeout D] [--idle D] [--stats]
-                                  print deliveries to the group: "SEQ SENDER PAYLOAD"
-                                  (--count 0: until --timeout, or --idle without messages)
-  message send NODE MSG           a reliable 1-1 message to a node of the view (by name or number)
-  message watch [--count N] [--timeout D]
-                                  print 1-1 messages to this node: "SEQ SENDER PAYLOAD"
+  group list                      the cluster's process groups: name, view, member count
+  group members NAME              a group's members: node, client, pid, uid
+  group watch NAME [--count N] [--timeout D] [--stats]
+                                  join the group as a member and print its view changes and
+                                  messages, one a line, until interrupted (--count N: N messages)
+  group send NAME [--safe] [--count N] [--size BYTES] [--interval D] [TEXT]
+                                  join the group, send TEXT (TEXT-0..TEXT-N-1 with --count), wait
+                                  until every send completed, leave
   config show                     the replicated configuration, in cluster.conf syntax
   config set KEY VALUE            set a free-form cluster option ([options]); an empty VALUE removes it
   quorum set KEY VALUE            change a [quorum] setting on every node, e.g. two_node no
@@ -157,9 +158,7 @@ func run(args []string, env Env) error {
 	case "node":
 		return nodeCmd(rest[1:], jsonOut, env)
 	case "group":
-		return groupCmd(rest[1:], env)
-	case "message":
-		return messageCmd(rest[1:], env)
+		return groupCmd(rest[1:], jsonOut, env)
 	case "quorum":
 		if len(rest) >= 2 && rest[1] == "unblock" {
 			return quorumUnblock(rest[2:], env)
@@ -199,6 +198,9 @@ func status(env Env) (nodebus.Status, error) {
 	}
 	return api.Status()
 }
+
+// writeJSONLine writes v as one line of JSON.
+func writeJSONLine(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
 
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
