@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 	"unicode/utf8"
 
 	"github.com/concord-ha/concord/lib/api/groupwire"
@@ -227,6 +228,17 @@ func (s *Session) InFlight() int {
 // Close ends the session; the daemon removes this client from its groups
 // (a view change of kind closed). Calls under way return ErrClosed.
 func (s *Session) Close() error {
+	// Bye tells the daemon this is a close, not a death; a daemon that
+	// does not take it at once (a full socket) is not waited for.
+	s.mu.Lock()
+	open := s.err == nil
+	s.mu.Unlock()
+	if open {
+		bye, _ := groupwire.Append(nil, &groupwire.Record{Type: groupwire.TBye})
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		s.writePacket(ctx, bye)
+		cancel()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fail(ErrClosed)

@@ -42,7 +42,7 @@ func Append(b []byte, r *Record) ([]byte, error) {
 	case TBarrier:
 		e.name("group", r.Group)
 		e.name("barrier", r.Barrier)
-	case TTxBegin, TGroups:
+	case TTxBegin, TGroups, TBye:
 	case TTxAdd:
 		e.name("group", r.Group)
 		e.bytes("payload", r.Payload)
@@ -263,7 +263,7 @@ func Next(p []byte) (Record, []byte, error) {
 	case TBarrier:
 		r.Group = d.name("group")
 		r.Barrier = d.name("barrier")
-	case TTxBegin, TGroups:
+	case TTxBegin, TGroups, TBye:
 	case TTxAdd:
 		r.Group = d.name("group")
 		r.Payload = d.bytes("payload")

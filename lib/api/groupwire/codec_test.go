@@ -30,6 +30,7 @@ func samples() []Record {
 		{Type: TTxCommit, Tag: 9, Order: Agreed},
 		{Type: TGroups, Tag: 10},
 		{Type: TMembers, Tag: 11, Group: "db"},
+		{Type: TBye, Tag: 12},
 		{Type: TWelcome, Tag: 1, Version: 1, Self: m1, Window: 256, MaxPayload: 65536, MaxQueue: 4096, Name: "alpha"},
 		{Type: TReply, Tag: 2, Code: NotMember, Text: "not a member of group \"db\""},
 		{Type: TView, Group: "db", View: v1, Members: []Member{m1, m2}, Changes: []Change{{Member: m2, Kind: Joined}, {Member: m1, Kind: Lost, Reason: "lost with its node"}}},

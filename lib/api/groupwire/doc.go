@@ -55,6 +55,10 @@
 //	9  tx-commit  u8 order
 //	10 groups     (empty): list the cluster's groups
 //	11 members    str group: list a group's current members
+//	12 bye        (empty): the client is closing the session; its members
+//	              leave with kind closed. A session that ends without bye
+//	              leaves with kind died if its process is ending or gone,
+//	              else closed. No answer.
 //
 // The first record of a session must be hello; the daemon answers welcome
 // (or reply with code Version and closes). Every other request but send,

@@ -33,6 +33,7 @@ const (
 	TTxCommit
 	TGroups
 	TMembers
+	TBye
 	requestEnd
 )
 
@@ -53,7 +54,7 @@ const (
 
 var typeNames = map[Type]string{
 	THello: "hello", TJoin: "join", TLeave: "leave", TSend: "send", TSendTo: "send-to", TBarrier: "barrier",
-	TTxBegin: "tx-begin", TTxAdd: "tx-add", TTxCommit: "tx-commit", TGroups: "groups", TMembers: "members",
+	TTxBegin: "tx-begin", TTxAdd: "tx-add", TTxCommit: "tx-commit", TGroups: "groups", TMembers: "members", TBye: "bye",
 	TWelcome: "welcome", TReply: "reply", TView: "view", TMessage: "message", TTx: "tx",
 	TBarrierDone: "barrier-done", TSendFailed: "send-failed", TCredit: "credit", TGroupList: "group-list",
 	TMemberList: "member-list",

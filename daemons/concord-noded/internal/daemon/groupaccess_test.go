@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -101,6 +102,9 @@ func groupClientMain(spec string) int {
 		return 0
 	}
 	for i, g := range strings.Fields(groupsList) {
+		if g == "sleep" {
+			select {} // until killed
+		}
 		r := ask(groupwire.Record{Type: groupwire.TJoin, Tag: uint32(2 + i), Group: g})
 		fmt.Printf("join %s: %s %s\n", g, r.Code, r.Text)
 	}
@@ -155,4 +159,44 @@ func TestGroupAccessByUID(t *testing.T) {
 			t.Errorf("with the rule: %q lacks %q", out, want)
 		}
 	}
+}
+
+// A member whose process is killed leaves as died; one that says bye
+// (the Go client's Close) as closed.
+func TestGroupDeathAndClose(t *testing.T) {
+	_, socks := startGroupCluster(t, 1)
+	watcher := dialGroups(t, socks[0])
+	watcher.call(groupwire.Record{Type: groupwire.TJoin, Group: "g"}, groupwire.TReply)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), groupClientEnv+"="+socks[0]+";g sleep")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	watcher.until("the child's join", func(r groupwire.Record) bool { return r.Type == groupwire.TView && len(r.Members) == 2 })
+	cmd.Process.Kill()
+	watcher.until("the child's death", func(r groupwire.Record) bool {
+		if r.Type != groupwire.TView {
+			return false
+		}
+		if len(r.Changes) != 1 || r.Changes[0].Kind != groupwire.Died || r.Changes[0].Member.PID != uint32(cmd.Process.Pid) {
+			t.Fatalf("the killed member left as %+v", r.Changes)
+		}
+		return true
+	})
+	c := dialClient(t, socks[0])
+	if err := c.Join(context.Background(), "g"); err != nil {
+		t.Fatal(err)
+	}
+	watcher.until("the client's join", func(r groupwire.Record) bool { return r.Type == groupwire.TView && len(r.Members) == 2 })
+	c.Close()
+	watcher.until("the client's close", func(r groupwire.Record) bool {
+		if r.Type != groupwire.TView {
+			return false
+		}
+		if len(r.Changes) != 1 || r.Changes[0].Kind != groupwire.Closed {
+			t.Fatalf("the closed member left as %+v", r.Changes)
+		}
+		return true
+	})
 }

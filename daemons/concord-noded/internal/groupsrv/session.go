@@ -1,10 +1,14 @@
 package groupsrv
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -96,12 +100,12 @@ func (s *Session) read() {
 	defer s.srv.wg.Done()
 	defer s.srv.forget(s)
 	buf := make([]byte, groupwire.MaxPacket)
-	hello := true
+	hello, bye := true, false
 	for {
 		n, trunc, err := s.recv(buf)
 		if err != nil {
 			s.Close()
-			s.put(Input{Kind: Closed, Died: s.processGone()})
+			s.put(Input{Kind: Closed, Died: !bye && processEnding(s.PID)})
 			return
 		}
 		// The loop keeps what the records point into.
@@ -119,7 +123,12 @@ func (s *Session) read() {
 			s.put(Input{Kind: Opened, Name: rs[0].Name, Records: rs})
 			continue
 		}
-		s.put(Input{Kind: Requests, Records: rs})
+		if last := len(rs) - 1; rs[last].Type == groupwire.TBye {
+			bye, rs = true, rs[:last]
+		}
+		if len(rs) > 0 {
+			s.put(Input{Kind: Requests, Records: rs})
+		}
 	}
 }
 
@@ -146,6 +155,8 @@ func check(pkt []byte, trunc, hello bool) (rs []groupwire.Record, tag uint32, co
 			return nil, r.Tag, groupwire.BadVersion, fmt.Sprintf("client speaks protocol version %d; this daemon speaks 1 to %d", r.Version, groupwire.Version)
 		case !hello && r.Type == groupwire.THello:
 			return nil, r.Tag, groupwire.Invalid, "hello after the session started"
+		case r.Type == groupwire.TBye && i != len(rs)-1:
+			return nil, r.Tag, groupwire.Invalid, "records after bye"
 		}
 	}
 	return rs, 0, groupwire.OK, ""
@@ -159,12 +170,33 @@ func (s *Session) recv(buf []byte) (n int, trunc bool, err error) {
 	return n, flags&unix.MSG_TRUNC != 0, err
 }
 
-// processGone reports whether the session's process has ended, which
-// makes its departure a death rather than a close.
-func (s *Session) processGone() bool {
-	err := unix.Kill(int(s.PID), 0)
-	return errors.Is(err, syscall.ESRCH)
+// processEnding reports whether process pid has ended or is ending: gone,
+// a zombie, or exiting (PF_EXITING, set before the kernel closes its
+// files, so it shows already when the socket ends). That makes a session
+// that ended without bye a death rather than a close.
+func processEnding(pid uint32) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ESRCH)
+	}
+	// pid (comm) state ppid pgrp session tty_nr tpgid flags ...: comm may
+	// hold spaces and parentheses, so count from the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 7 {
+		return false
+	}
+	if f[0] == "Z" || f[0] == "X" || f[0] == "x" {
+		return true
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	return err == nil && flags&pfExiting != 0
 }
+
+const pfExiting = 0x4 // include/linux/sched.h
 
 // write sends queued records, packed into packets, and reports how many
 // core events the client took.
