@@ -62,7 +62,10 @@
 //
 // The first record of a session must be hello; the daemon answers welcome
 // (or reply with code Version and closes). Every other request but send,
-// send-to and tx-commit is answered by a reply with its tag (groups by a
+// send-to, tx-commit and bye is answered by a reply with its tag. Join
+// is answered once the join is applied, right after the view that shows
+// the client joined, so a client is a member when its join returns;
+// leave likewise once it has left (groups by a
 // group-list, members by a member-list, or a reply on failure). Send,
 // send-to and tx-commit are answered only when they fail: a send-failed
 // with their tag, at once (not a member, too large, would block) or later

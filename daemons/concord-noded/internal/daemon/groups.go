@@ -33,6 +33,10 @@ type gsession struct {
 	// (see groups.Core.InFlight), which is how credits and late failures
 	// find the client's tag.
 	sends []pendingSend
+	// joins and leaves in flight: answered once the order applied them,
+	// so that a client that joined is a member when Join returns.
+	joining map[string]uint32 // group -> tag
+	leaving map[string]uint32
 }
 
 type pendingSend struct {
@@ -94,7 +98,7 @@ func (d *Daemon) groupOpen(s *groupsrv.Session, name string, tag uint32) {
 		return
 	}
 	s.Client = d.gcore.Open(s.PID, s.UID)
-	d.gsess[s.Client] = &gsession{s: s}
+	d.gsess[s.Client] = &gsession{s: s, joining: map[string]uint32{}, leaving: map[string]uint32{}}
 	self := groups.Member{Node: membership.NodeID(d.self.Number), Inc: d.inc, Client: s.Client, PID: s.PID, UID: s.UID}
 	d.log.Info(fmt.Sprintf("group session %d opened by pid %d (%s)", s.Client, s.PID, name), "client", s.Client, "pid", s.PID, "uid", s.UID, "client_name", name)
 	s.Answer(groupwire.Record{Type: groupwire.TWelcome, Tag: tag, Version: groupwire.Version, Self: wireMember(self),
@@ -112,9 +116,15 @@ func (d *Daemon) groupRequest(gs *gsession, r *groupwire.Record) {
 			gs.s.Answer(groupwire.Record{Type: groupwire.TReply, Tag: r.Tag, Code: groupwire.Denied, Text: err.Error()})
 			return
 		}
-		err = d.gcore.Join(c, r.Group)
+		if err = d.gcore.Join(c, r.Group); err == nil {
+			gs.joining[r.Group] = r.Tag
+			return
+		}
 	case groupwire.TLeave:
-		err = d.gcore.Leave(c, r.Group)
+		if err = d.gcore.Leave(c, r.Group); err == nil {
+			gs.leaving[r.Group] = r.Tag
+			return
+		}
 	case groupwire.TBarrier:
 		err = d.gcore.EnterBarrier(c, r.Group, r.Barrier)
 	case groupwire.TTxBegin:
@@ -277,8 +287,27 @@ func (d *Daemon) groupEvent(ev *groups.Event) {
 	switch ev.Kind {
 	case groups.EvView:
 		r = groupwire.Record{Type: groupwire.TView, Group: ev.Group, View: wireView(ev.View), Members: wireMembers(ev.Members)}
+		var answer *groupwire.Record
 		for _, ch := range ev.Changes {
 			r.Changes = append(r.Changes, groupwire.Change{Member: wireMember(ch.Member), Kind: groupwire.ChangeKind(ch.Kind), Reason: ch.Reason})
+			if ch.Member.Client != ev.Client || ch.Member.Node != membership.NodeID(d.self.Number) || ch.Member.Inc != d.inc {
+				continue
+			}
+			pending := gs.leaving
+			if ch.Kind == groups.Joined {
+				pending = gs.joining
+			}
+			if tag, ok := pending[ev.Group]; ok {
+				delete(pending, ev.Group)
+				answer = &groupwire.Record{Type: groupwire.TReply, Tag: tag}
+			}
+		}
+		if answer != nil {
+			// The view first: the client is a member (or not) when the
+			// answer comes.
+			gs.s.Event(r)
+			gs.s.Answer(*answer)
+			return
 		}
 	case groups.EvMessage:
 		r = groupwire.Record{Type: groupwire.TMessage, Group: ev.Group, View: wireView(ev.View), From: wireMember(ev.From),

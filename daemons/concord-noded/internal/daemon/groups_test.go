@@ -78,12 +78,15 @@ func (w *wireClient) call(r groupwire.Record, want groupwire.Type) groupwire.Rec
 	w.tag++
 	r.Tag = w.tag
 	w.send(r)
+	var skipped []groupwire.Record // kept for later reads
+	defer func() { w.got = append(skipped, w.got...) }()
 	for {
 		a, err := w.next()
 		if err != nil {
 			w.t.Fatalf("%s: %v", r.Type, err)
 		}
 		if a.Tag != r.Tag || a.Type == groupwire.TCredit {
+			skipped = append(skipped, a)
 			continue
 		}
 		if a.Type != want || (a.Type == groupwire.TReply && a.Code != groupwire.OK) {

@@ -1,0 +1,318 @@
+// Package groups tests Concord's process groups on real systemd nodes,
+// installed from the package: members are processes on three nodes
+// (tests/cmd/grouptool, in Go, and C programs built in the nodes against
+// the installed header), and the test compares what each delivered.
+package groups
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/concord-ha/concord/tests/harness/cluster"
+	"github.com/concord-ha/concord/tests/harness/concordtest"
+)
+
+const (
+	formTimeout = 90 * time.Second
+	runTimeout  = 3 * time.Minute
+)
+
+func boot(t *testing.T, o concordtest.Options) (*concordtest.Cluster, context.Context) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: the nspawn cluster needs root")
+	}
+	if m := cluster.Missing(); m != "" {
+		t.Skip("skipping: " + m)
+	}
+	if concordtest.Deb() == "" {
+		t.Skip("skipping: CONCORD_DEB is not set to a built package (make integration sets it)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	t.Cleanup(cancel)
+	c, err := concordtest.Boot(ctx, t, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, ctx
+}
+
+// installTool builds grouptool for the nodes and puts it in each one's
+// /usr/local/bin.
+func installTool(t *testing.T, c *concordtest.Cluster, nodes []int) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "grouptool")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/concord-ha/concord/tests/cmd/grouptool")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build grouptool: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range nodes {
+		if err := c.WriteFile(i, "/usr/local/bin/grouptool", b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// member is a grouptool run as a transient unit on a node.
+type member struct {
+	node int
+	unit string
+	log  string
+}
+
+func start(t *testing.T, ctx context.Context, c *concordtest.Cluster, node int, name string, args ...string) member {
+	t.Helper()
+	m := member{node: node, unit: "gt-" + name, log: "/tmp/gt-" + name + ".log"}
+	c.Systemctl(ctx, node, "reset-failed", m.unit)
+	argv := append([]string{"systemd-run", "--unit=" + m.unit, "--collect", "--property=KillMode=process", "/usr/local/bin/grouptool"}, args...)
+	argv = append(argv, "-out", m.log)
+	if _, err := c.Exec(ctx, node, argv...); err != nil {
+		t.Fatalf("start %s on node %d: %v", name, node, err)
+	}
+	return m
+}
+
+func (m member) lines(ctx context.Context, c *concordtest.Cluster) []string {
+	out, _ := c.Exec(ctx, m.node, "cat", m.log)
+	return strings.Split(strings.TrimSpace(out), "\n")
+}
+
+// wait waits for the member's process to end and returns its log.
+func (m member) wait(t *testing.T, ctx context.Context, c *concordtest.Cluster) []string {
+	t.Helper()
+	err := cluster.Eventually(withTimeout(ctx, runTimeout), func() (bool, string) {
+		out, _ := c.Exec(ctx, m.node, "systemctl", "is-active", m.unit)
+		return strings.TrimSpace(out) != "active", m.unit + " still " + strings.TrimSpace(out)
+	})
+	if err != nil {
+		t.Fatalf("node %d: %v; log tail: %v", m.node, err, tail(m.lines(ctx, c)))
+	}
+	return m.lines(ctx, c)
+}
+
+// waitFor waits until the member's log has a line starting with prefix.
+func (m member) waitFor(t *testing.T, ctx context.Context, c *concordtest.Cluster, prefix string) {
+	t.Helper()
+	err := cluster.Eventually(withTimeout(ctx, runTimeout), func() (bool, string) {
+		ls := m.lines(ctx, c)
+		return slices.ContainsFunc(ls, func(l string) bool { return strings.HasPrefix(l, prefix) }), "log: " + fmt.Sprint(tail(ls))
+	})
+	if err != nil {
+		t.Fatalf("%s on node %d: no %q: %v", m.unit, m.node, prefix, err)
+	}
+}
+
+func tail(ls []string) []string {
+	if len(ls) > 5 {
+		return ls[len(ls)-5:]
+	}
+	return ls
+}
+
+func withTimeout(ctx context.Context, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	_ = cancel // released when the parent ends
+	return ctx
+}
+
+// ordered keeps the lines every member must agree on: views and
+// messages of group g, from the first view with n members on.
+func ordered(ls []string, g string, n int) []string {
+	var out []string
+	started := false
+	for _, l := range ls {
+		f := strings.Fields(l)
+		if len(f) < 2 || f[1] != g || (f[0] != "view" && f[0] != "msg") {
+			continue
+		}
+		if !started && f[0] == "view" && strings.Count(l[:strings.Index(l, "]")], "/") >= n+1 {
+			started = true
+		}
+		if started {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func TestProcessGroups(t *testing.T) {
+	c, ctx := boot(t, concordtest.Options{Nodes: 3})
+	all := []int{1, 2, 3}
+	if _, err := c.WaitView(ctx, all, []uint16{1, 2, 3}, formTimeout); err != nil {
+		t.Fatal(err)
+	}
+	installTool(t, c, all)
+
+	t.Run("BarrierAcrossThreeNodes", func(t *testing.T) {
+		var ms []member
+		for _, i := range all {
+			ms = append(ms, start(t, ctx, c, i, fmt.Sprintf("bar%d", i), "barrier", "-group", "b", "-members", "3", "-barrier", "x", "-idle", "2s"))
+		}
+		var got []string
+		for _, m := range ms {
+			ls := m.wait(t, ctx, c)
+			var bs []string
+			for _, l := range ls {
+				if strings.HasPrefix(l, "barrier ") {
+					bs = append(bs, l)
+				}
+			}
+			if len(bs) != 1 {
+				t.Fatalf("node %d: barrier lines %q", m.node, bs)
+			}
+			got = append(got, bs[0])
+		}
+		for _, g := range got {
+			if g != "barrier b x ok 3" {
+				t.Fatalf("barrier outcomes %q, want each released once with 3 members", got)
+			}
+		}
+	})
+
+	t.Run("TransactionAcrossTwoGroups", func(t *testing.T) {
+		// Node 1 commits to t1 and t2; node 2 is in t1, node 3 in t2.
+		m2 := start(t, ctx, c, 2, "tx2", "member", "-group", "t1", "-idle", "3s")
+		m3 := start(t, ctx, c, 3, "tx3", "member", "-group", "t2", "-idle", "3s")
+		m2.waitFor(t, ctx, c, "ready")
+		m3.waitFor(t, ctx, c, "ready")
+		m1 := start(t, ctx, c, 1, "tx1", "tx", "-group", "t1", "-group", "t2", "-idle", "3s")
+		want := map[member]string{m1: "t1:1/", m2: "t1:1/", m3: "t2:1/"}
+		for _, m := range []member{m1, m2, m3} {
+			ls := m.wait(t, ctx, c)
+			var txs []string
+			for _, l := range ls {
+				if strings.HasPrefix(l, "tx ") {
+					txs = append(txs, l)
+				}
+			}
+			if len(txs) != 1 || !strings.Contains(txs[0], want[m]) {
+				t.Fatalf("node %d: transactions %q, want one with %s; log %q", m.node, txs, want[m], tail(ls))
+			}
+			if m == m1 && !strings.Contains(txs[0], "t2:1/") {
+				t.Fatalf("node 1 (in both groups) got %q, want both parts", txs[0])
+			}
+		}
+	})
+
+	t.Run("SlowReaderIsRemoved", func(t *testing.T) {
+		slow := start(t, ctx, c, 2, "slow", "stall", "-group", "s", "-members", "2", "-stall", "20s", "-idle", "3s")
+		fast := start(t, ctx, c, 1, "fast", "member", "-group", "s", "-members", "2", "-send", "20000", "-size", "1024", "-idle", "3s")
+		fl := fast.wait(t, ctx, c)
+		if !slices.ContainsFunc(fl, func(l string) bool { return strings.Contains(l, ":removed:") }) {
+			t.Fatalf("the sender never saw the slow reader removed; log tail %q", tail(fl))
+		}
+		if !slices.Contains(fl, "sent 20000") {
+			t.Fatalf("the sender did not finish: %q", tail(fl))
+		}
+		sl := slow.wait(t, ctx, c)
+		if !slices.ContainsFunc(sl, func(l string) bool { return strings.Contains(l, ":removed:") && strings.Contains(l, "2/") }) {
+			t.Fatalf("the slow reader never learnt it was removed; log tail %q", tail(sl))
+		}
+		for _, l := range fl {
+			if strings.Contains(l, ":removed:") {
+				t.Logf("sender saw: %s", l)
+			}
+		}
+	})
+
+	t.Run("TenThousandMessagesWithDeaths", func(t *testing.T) {
+		var senders []member
+		for _, i := range all {
+			senders = append(senders, start(t, ctx, c, i, fmt.Sprintf("s%d", i), "member", "-group", "t", "-members", "4",
+				"-send", "3334", "-size", "256", "-interval", "1ms", "-idle", "6s"))
+		}
+		victim := start(t, ctx, c, 3, "victim", "member", "-group", "t", "-members", "4")
+		for _, m := range senders {
+			m.waitFor(t, ctx, c, "ready")
+		}
+		time.Sleep(1500 * time.Millisecond)
+		if _, err := c.Exec(ctx, 3, "systemctl", "kill", "--signal=KILL", victim.unit); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1500 * time.Millisecond)
+		if err := c.Kill(3); err != nil {
+			t.Fatal(err)
+		}
+		a := senders[0].wait(t, ctx, c)
+		b := senders[1].wait(t, ctx, c)
+		oa, ob := ordered(a, "t", 4), ordered(b, "t", 4)
+		// The first survivor to finish leaves; the other sees that at
+		// its end. Up to there, they must agree line for line.
+		n := min(len(oa), len(ob))
+		for _, rest := range [][]string{oa[n:], ob[n:]} {
+			for _, l := range rest {
+				if !strings.HasPrefix(l, "view ") || !strings.Contains(l, ":closed:") {
+					t.Fatalf("after the common part, one survivor delivered %q", l)
+				}
+			}
+		}
+		oa, ob = oa[:n], ob[:n]
+		if len(oa) == 0 || !slices.Equal(oa, ob) {
+			k := 0
+			for k < len(oa) && k < len(ob) && oa[k] == ob[k] {
+				k++
+			}
+			t.Fatalf("survivors delivered different sequences (%d and %d lines), first difference at %d: %q vs %q",
+				len(oa), len(ob), k, at(oa, k), at(ob, k))
+		}
+		seen := map[string]bool{}
+		perSender := map[string][]int{}
+		var died, lost string
+		for _, l := range oa {
+			f := strings.Fields(l)
+			if f[0] == "view" {
+				if strings.Contains(l, ":died:") {
+					died = l
+				}
+				if strings.Contains(l, ":lost:") {
+					lost = l
+				}
+				continue
+			}
+			if seen[f[3]] {
+				t.Fatalf("message %s delivered twice", f[3])
+			}
+			seen[f[3]] = true
+			p := strings.Split(f[3], "/")
+			var k int
+			fmt.Sscan(p[2], &k)
+			perSender[p[0]+"/"+p[1]] = append(perSender[p[0]+"/"+p[1]], k)
+		}
+		if died == "" || lost == "" {
+			t.Fatalf("the deaths are not in the order: died %q, lost %q", died, lost)
+		}
+		if !strings.Contains(lost, "node 3 left the cluster view") {
+			t.Errorf("node 3's members left without the reason: %s", lost)
+		}
+		for who, ks := range perSender {
+			for i, k := range ks {
+				if k != i {
+					t.Fatalf("sender %s: message %d at place %d (lost or reordered)", who, k, i)
+				}
+			}
+			if !strings.HasPrefix(who, "3/") && len(ks) != 3334 {
+				t.Fatalf("live sender %s: %d of 3334 delivered", who, len(ks))
+			}
+		}
+		t.Logf("survivors delivered the same %d lines (%d messages); %s; %s", len(oa), len(seen), died, lost)
+	})
+}
+
+func at(s []string, k int) string {
+	if k < len(s) {
+		return s[k]
+	}
+	return "(end)"
+}
