@@ -107,9 +107,9 @@ Description: high-availability cluster stack, systemd-native
  .
  This package holds the node daemon concord-noded, the concordctl tool,
  Concord's fence agents, which can be run by hand or by Pacemaker, and
- libconcord, the C library of process groups (concord-dev builds with it). Nothing
- starts on installation: write /etc/concord/cluster.conf and the key, then
- enable concord-noded.service.
+ libconcord, the C library of process groups (concord-dev builds with
+ it). Nothing starts on installation: write /etc/concord/cluster.conf
+ and the key, then enable concord-noded.service.
 CONTROL
 
 cat >"$ROOT/DEBIAN/postinst" <<'SCRIPT'
@@ -159,6 +159,7 @@ echo "activate-noawait ldconfig" >"$ROOT/DEBIAN/triggers"
 echo "libconcord 1 concord (>= $DEBVERSION)" >"$ROOT/DEBIAN/shlibs"
 {
 	echo "libconcord.so.1 concord #MINVER#"
+	echo "* Build-Depends-Package: concord-dev"
 	echo " CONCORD_1@CONCORD_1 $DEBVERSION"
 	objdump -T "$LIB" | awk '$2 == "g" && $NF ~ /^concord_/ { print " " $NF "@CONCORD_1 '"$DEBVERSION"'" }' | LC_ALL=C sort
 } >"$ROOT/DEBIAN/symbols"
@@ -185,14 +186,18 @@ sed -e "s|@PREFIX@|/usr|" -e "s|@LIBDIR@|$LIBDIR|" -e "s|@INCLUDEDIR@|/usr/inclu
 chmod 0644 "$DEV$LIBDIR/pkgconfig/concord.pc"
 mkdir -p "$DEV/usr/share/man/man3"
 for m in "$SRC"/man/*.3; do
-	gzip -9n <"$m" >"$DEV/usr/share/man/man3/$(basename "$m").gz"
+	page=$(basename "$m")
+	gzip -9n <"$m" >"$DEV/usr/share/man/man3/$page.gz"
+	# man finds every function its page's NAME lists.
+	for name in $(sed -n '/^\.SH NAME/{n;s/ \\-.*//;s/,//g;p;q}' "$m"); do
+		[ "$name.3" = "$page" ] || ln -s "$page.gz" "$DEV/usr/share/man/man3/$name.3.gz"
+	done
 done
 DEVDOC=$DEV/usr/share/doc/concord-dev
 install -D -m 0644 "$SRC/lib/libconcord/examples/concord-chat.c" "$DEVDOC/examples/concord-chat.c"
 install -m 0644 "$SRC/packaging/copyright" "$DEVDOC/copyright"
 changelog "$DEVDOC/changelog.gz"
 chmod 0644 "$DEVDOC/changelog.gz"
-install -D -m 0644 "$SRC/packaging/lintian-overrides-dev" "$DEV/usr/share/lintian/overrides/concord-dev"
 SIZE=$(du -sk --exclude=DEBIAN "$DEV" | cut -f1)
 cat >"$DEV/DEBIAN/control" <<CONTROL
 Package: concord-dev

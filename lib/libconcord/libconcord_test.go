@@ -265,11 +265,14 @@ func startDriver(t *testing.T, bin, sock string) *driver {
 	}()
 	t.Cleanup(func() {
 		p.in.Close()
+		if t.Failed() {
+			p.cmd.Process.Kill() // it may be waiting on the daemon
+		}
 		done := make(chan error, 1)
 		go func() { done <- p.cmd.Wait() }()
 		select {
 		case err := <-done:
-			if err != nil {
+			if err != nil && !t.Failed() {
 				t.Errorf("driver: %v\n%s", err, p.stderr.String())
 			}
 		case <-time.After(10 * time.Second):
