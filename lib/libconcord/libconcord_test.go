@@ -587,6 +587,20 @@ func TestEvents(t *testing.T) {
 	p.do("pollfd 0")
 	p.want("pollfd 0")
 
+	// Two in one packet, dispatched one at a time: the fd stays readable
+	// for the second, which is read already.
+	d.send(evs[0], evs[1])
+	p.do("dispatch block")
+	p.want("%s", fmtEvent(evs[0]))
+	p.want("dispatch 1")
+	p.do("pollfd 0")
+	p.want("pollfd 1")
+	p.do("dispatch one")
+	p.want("%s", fmtEvent(evs[1]))
+	p.want("dispatch 1")
+	p.do("pollfd 0")
+	p.want("pollfd 0")
+
 	// One packet each, delivered one at a time.
 	for _, e := range evs {
 		d.send(e)

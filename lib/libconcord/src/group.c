@@ -590,7 +590,10 @@ API int concord_group_dispatch(concord_group_t *h, int flags)
 		if (pump(h, block ? -1 : 0) == 0)
 			break;
 	}
-	if (!h->head && !h->err)
+	/* The fd is readable while events wait: ONE may leave some behind. */
+	if (h->head)
+		signal_fd(h);
+	else if (!h->err)
 		clear_fd(h);
 	if (!nested) {
 		h->dispatching = 0;
