@@ -25,8 +25,8 @@ import (
 // Makefile), the driver (against the library, with the flags its
 // pkg-config file gives) and the driver with ThreadSanitizer.
 var built struct {
-	dir, driver, tsan string
-	skip              string
+	dir, driver, tsan, decode string
+	skip                      string
 }
 
 func TestMain(m *testing.M) {
@@ -78,6 +78,15 @@ func build(dir string) error {
 	args = append(args, strings.Fields(string(flags))...)
 	if err := run("gcc", append(args, "-Wl,-rpath,"+dir, "-pthread")); err != nil {
 		return err
+	}
+	// The decoder alone, with AddressSanitizer and UBSan, for FuzzDecode.
+	built.decode = filepath.Join(dir, "decode")
+	dec := []string{"-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", "-g", "-Iinclude", "-o", built.decode, "testdata/decode.c", "src/wire.c"}
+	if err := run("gcc", append([]string{"-fsanitize=address,undefined", "-fno-sanitize-recover=all"}, dec...)); err != nil {
+		fmt.Fprintf(os.Stderr, "no sanitizers for the decoder: %v\n", err)
+		if err := run("gcc", dec); err != nil {
+			return err
+		}
 	}
 	// The library's sources built into the driver, with ThreadSanitizer.
 	built.tsan = filepath.Join(dir, "driver-tsan")
