@@ -98,7 +98,7 @@ func build(dir string) error {
 	return nil
 }
 
-func needBuild(t *testing.T) {
+func needBuild(t testing.TB) {
 	t.Helper()
 	if built.skip != "" {
 		t.Skip(built.skip)
@@ -107,13 +107,13 @@ func needBuild(t *testing.T) {
 
 // daemon is a fake concord-noded: one session on a SEQPACKET socket.
 type daemon struct {
-	t    *testing.T
+	t    testing.TB
 	path string
 	ln   *net.UnixListener
 	c    *net.UnixConn
 }
 
-func newDaemon(t *testing.T) *daemon {
+func newDaemon(t testing.TB) *daemon {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "groups.sock")
 	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: path, Net: "unixpacket"})
@@ -224,7 +224,7 @@ func (d *daemon) closed() {
 
 // driver is testdata/driver.c running libconcord.
 type driver struct {
-	t      *testing.T
+	t      testing.TB
 	cmd    *exec.Cmd
 	in     io.WriteCloser
 	lines  chan string
@@ -249,7 +249,7 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func startDriver(t *testing.T, bin, sock string) *driver {
+func startDriver(t testing.TB, bin, sock string) *driver {
 	t.Helper()
 	p := &driver{t: t, cmd: exec.Command(bin), lines: make(chan string, 4096)}
 	p.cmd.Env = append(os.Environ(), "CONCORD_GROUP_SOCKET="+sock, "TSAN_OPTIONS=halt_on_error=1 exitcode=66")
@@ -343,7 +343,7 @@ func welcome(window, maxPayload uint32) gw.Record {
 }
 
 // session starts the driver and opens a session with the welcome w.
-func session(t *testing.T, bin string, w gw.Record) (*daemon, *driver) {
+func session(t testing.TB, bin string, w gw.Record) (*daemon, *driver) {
 	t.Helper()
 	needBuild(t)
 	d := newDaemon(t)
@@ -641,6 +641,32 @@ func TestEvents(t *testing.T) {
 	p.want("pollfd 0")
 }
 
+// A callback may call the library: a request that waits for its answer
+// (reading the socket from inside dispatch) and a send. Events read
+// meanwhile come after, in order, from the same dispatch.
+func TestReentrant(t *testing.T) {
+	d, p := session(t, built.driver, welcome(8, 65536))
+	p.do("reenter on")
+	p.want("reenter 1")
+	msg := events()[1]
+	d.send(msg)
+	p.do("dispatch")
+	p.want("%s", fmtEvent(msg))
+	tag := d.expect(gw.Record{Type: gw.TMembers, Group: "db"})
+	view := events()[0]
+	d.send(view)
+	d.send(gw.Record{Type: gw.TMemberList, Tag: tag, Group: "db", View: v1, Members: []gw.Member{self, m2}})
+	l := p.line()
+	var rc, rc2, n int
+	var sendTag uint32
+	if _, err := fmt.Sscanf(l, "reentered %d %d %d %d", &rc, &n, &rc2, &sendTag); err != nil || rc != 0 || n != 2 || rc2 != 0 {
+		t.Fatalf("driver said %q", l)
+	}
+	d.expect(gw.Record{Type: gw.TSend, Tag: sendTag, Group: "db", Order: msg.Order, Payload: msg.Payload})
+	p.want("%s", fmtEvent(view))
+	p.want("dispatch 2")
+}
+
 func TestCredit(t *testing.T) {
 	d, p := session(t, built.driver, welcome(2, 65536))
 	var rc int
@@ -726,7 +752,7 @@ func putLE(b []byte, v uint32) {
 	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
 }
 
-func enc(t *testing.T, r gw.Record) []byte {
+func enc(t testing.TB, r gw.Record) []byte {
 	b, err := gw.Append(nil, &r)
 	if err != nil {
 		t.Fatal(err)
@@ -960,4 +986,62 @@ func TestExample(t *testing.T) {
 			t.Errorf("example printed\n%s\nwithout %q", out.String(), want)
 		}
 	}
+}
+
+// The library's own rates against the fake daemon, whose Go loop is part
+// of what is measured (so these are floors): 1 KiB sends with a window of
+// 256, and 1 KiB messages received, 16 records a packet.
+func BenchmarkSend1K(b *testing.B) {
+	d, p := session(b, built.driver, welcome(256, 65536))
+	n := b.N
+	p.do("blast %d 1024 db", n)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, gw.MaxPacket)
+		owed := 0
+		for i := 0; i < n; i++ {
+			if _, err := d.c.Read(buf); err != nil {
+				return
+			}
+			if owed++; owed == 32 || i == n-1 {
+				c, _ := gw.Append(nil, &gw.Record{Type: gw.TCredit, Count: uint32(owed)})
+				d.c.Write(c)
+				owed = 0
+			}
+		}
+	}()
+	d.c.SetReadDeadline(time.Time{})
+	var rc int
+	var ns int64
+	if _, err := fmt.Sscanf(p.line(), "blast %d %d", &rc, &ns); err != nil || rc != 0 {
+		b.Fatalf("blast: %d, %v", rc, err)
+	}
+	<-done
+	b.ReportMetric(float64(n)/(float64(ns)/1e9), "msgs/s")
+}
+
+func BenchmarkReceive1K(b *testing.B) {
+	d, p := session(b, built.driver, welcome(256, 65536))
+	n := b.N
+	msg := events()[1]
+	msg.Payload = make([]byte, 1024)
+	var packet []byte
+	for i := 0; i < 16; i++ {
+		packet, _ = gw.Append(packet, &msg)
+	}
+	p.do("drain %d", n)
+	go func() {
+		for sent := 0; sent < n; sent += 16 {
+			if _, err := d.c.Write(packet); err != nil {
+				return
+			}
+		}
+	}()
+	var rc int
+	var ns int64
+	if _, err := fmt.Sscanf(p.line(), "drain %d %d", &rc, &ns); err != nil || rc != 0 {
+		b.Fatalf("drain: %d, %v", rc, err)
+	}
+	b.ReportMetric(float64(n)/(float64(ns)/1e9), "msgs/s")
 }

@@ -11,10 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <concord/group.h>
 
 static concord_group_t *h;
+static int reenter; /* "reenter on": the message callback calls the library */
+static long counting = -1; /* "drain": count messages rather than print them */
 
 static void member(const struct concord_member *m)
 {
@@ -83,6 +86,10 @@ static void on_message(concord_group_t *hh, const struct concord_message *m, voi
 {
 	(void)hh;
 	(void)u;
+	if (counting >= 0) {
+		counting++;
+		return;
+	}
 	printf("message %s ", m->group);
 	view(&m->view);
 	printf(" ");
@@ -92,6 +99,18 @@ static void on_message(concord_group_t *hh, const struct concord_message *m, voi
 	printf(" ");
 	hex(m->payload, m->len);
 	printf("\n");
+	if (reenter) {
+		/* A request that waits for its answer, then a send, from inside
+		 * dispatch: the lock is not held. */
+		struct concord_member *ms;
+		size_t k;
+		int rc = concord_group_members(hh, m->group, NULL, &ms, &k);
+		if (rc == 0)
+			free(ms);
+		uint32_t tag = 0;
+		int rc2 = concord_group_send(hh, m->group, m->order, m->payload, m->len, 0, &tag);
+		printf("reentered %d %zu %d %u\n", rc, rc == 0 ? k : 0, rc2, (unsigned)tag);
+	}
 }
 
 static void on_tx(concord_group_t *hh, const struct concord_tx *t, void *u)
@@ -245,6 +264,30 @@ int main(void)
 			for (int i = 0; i < 2; i++)
 				pthread_join(t[i], NULL);
 			printf("threads %d %d\n", s[0].rc, s[1].rc);
+		} else if (!strcmp(c, "blast")) {
+			/* blast N SIZE GROUP: N sends, waiting for credit. */
+			long k = atol(a[1]);
+			size_t size = (size_t)atol(a[2]);
+			struct timespec t0, t1;
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			for (long i = 0; i < k && rc == 0; i++)
+				rc = concord_group_send(h, a[3], 0, buf, size, CONCORD_SEND_BLOCK, NULL);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			printf("blast %d %ld\n", rc, (long)((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec)));
+		} else if (!strcmp(c, "drain")) {
+			/* drain N: dispatch until N messages came. */
+			long k = atol(a[1]);
+			struct timespec t0, t1;
+			counting = 0;
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			while (counting < k && rc >= 0)
+				rc = concord_group_dispatch(h, CONCORD_DISPATCH_ALL | CONCORD_DISPATCH_BLOCKING);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			counting = -1;
+			printf("drain %d %ld\n", rc < 0 ? rc : 0, (long)((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec)));
+		} else if (!strcmp(c, "reenter")) {
+			reenter = !strcmp(a[1], "on");
+			printf("reenter %d\n", reenter);
 		} else if (!strcmp(c, "close")) {
 			printf("close %d\n", concord_group_close(h));
 			h = NULL;
