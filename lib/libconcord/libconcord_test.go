@@ -902,6 +902,43 @@ func TestThreads(t *testing.T) {
 	}
 }
 
+// One thread dispatches, blocking in the socket, while two others send
+// and wait for credit: the reading passes between them, and credit and
+// messages each reach the thread that waits for them.
+func TestThreadsWithDispatcher(t *testing.T) {
+	needBuild(t)
+	for _, bin := range []string{built.driver, built.tsan} {
+		if bin == "" {
+			t.Log("SKIP: no ThreadSanitizer build")
+			continue
+		}
+		t.Run(filepath.Base(bin), func(t *testing.T) {
+			const each, msgs = 1500, 750
+			d, p := session(t, bin, welcome(8, 65536))
+			p.do("bgdispatch %d", msgs)
+			p.want("bgdispatch started")
+			p.do("threads %d db", each)
+			msg := events()[1]
+			for n := 0; n < 2*each; n++ {
+				if r, _, err := gw.Next(d.read()); err != nil || r.Type != gw.TSend {
+					t.Fatalf("send %d: %+v, %v", n, r, err)
+				}
+				// Credit first, so that a message alone wakes only the dispatcher.
+				d.send(gw.Record{Type: gw.TCredit, Count: 1})
+				if n%4 == 3 {
+					d.send(msg)
+				}
+			}
+			p.want("threads 0 0")
+			p.do("bgdispatch")
+			p.want("bgdispatch 0 %d", msgs)
+			if strings.Contains(p.stderr.String(), "ThreadSanitizer") {
+				t.Errorf("%s", p.stderr.String())
+			}
+		})
+	}
+}
+
 // The library exports its API and nothing else, under its soname.
 func TestExports(t *testing.T) {
 	needBuild(t)

@@ -18,6 +18,16 @@
 static concord_group_t *h;
 static int reenter; /* "reenter on": the message callback calls the library */
 static long counting = -1; /* "drain": count messages rather than print them */
+static long bg_want, bg_count; /* "bgdispatch": a thread dispatches, counting */
+static int bg_rc;
+
+static void *bg_dispatch(void *arg)
+{
+	(void)arg;
+	while (bg_count < bg_want && bg_rc >= 0)
+		bg_rc = concord_group_dispatch(h, CONCORD_DISPATCH_ALL | CONCORD_DISPATCH_BLOCKING);
+	return NULL;
+}
 
 static void member(const struct concord_member *m)
 {
@@ -88,6 +98,10 @@ static void on_message(concord_group_t *hh, const struct concord_message *m, voi
 	(void)u;
 	if (counting >= 0) {
 		counting++;
+		return;
+	}
+	if (bg_want) {
+		bg_count++;
 		return;
 	}
 	printf("message %s ", m->group);
@@ -285,6 +299,17 @@ int main(void)
 			clock_gettime(CLOCK_MONOTONIC, &t1);
 			counting = -1;
 			printf("drain %d %ld\n", rc < 0 ? rc : 0, (long)((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec)));
+		} else if (!strcmp(c, "bgdispatch")) {
+			static pthread_t bg;
+			if (n > 1) {
+				bg_want = atol(a[1]);
+				pthread_create(&bg, NULL, bg_dispatch, NULL);
+				printf("bgdispatch started\n");
+			} else {
+				pthread_join(bg, NULL);
+				printf("bgdispatch %d %ld\n", bg_rc < 0 ? bg_rc : 0, bg_count);
+				bg_want = 0;
+			}
 		} else if (!strcmp(c, "reenter")) {
 			reenter = !strcmp(a[1], "on");
 			printf("reenter %d\n", reenter);
