@@ -620,6 +620,25 @@ func TestEvents(t *testing.T) {
 		p.want("dispatch 1")
 	}
 
+	// A flood: dispatch ALL returns after 64 packets, the fd readable.
+	for i := 0; i < 70; i++ {
+		d.send(evs[2])
+	}
+	p.do("pollfd 2000")
+	p.want("pollfd 1")
+	p.do("dispatch")
+	for i := 0; i < 64; i++ {
+		p.want("%s", fmtEvent(evs[2]))
+	}
+	p.want("dispatch 64")
+	p.do("pollfd 0")
+	p.want("pollfd 1")
+	p.do("dispatch")
+	for i := 0; i < 6; i++ {
+		p.want("%s", fmtEvent(evs[2]))
+	}
+	p.want("dispatch 6")
+
 	// Events read while a request waits for its answer stay queued; the
 	// fd says so although the socket is empty.
 	p.do("join web")

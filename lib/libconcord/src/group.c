@@ -35,6 +35,7 @@
 
 #define DEFAULT_SOCKET "/run/concord/groups.sock"
 #define HANDSHAKE_TIMEOUT_MS 30000
+#define MAX_DISPATCH_PACKETS 64 /* read by one dispatch, once it has delivered */
 /* The largest request head: header, name, member, order and payload length. */
 #define MAX_HEAD (WIRE_HEADER + 2 + CONCORD_GROUP_MAX_NAME + 2 + CONCORD_GROUP_MAX_NAME + 22 + 1 + 4)
 
@@ -565,7 +566,7 @@ API int concord_group_dispatch(concord_group_t *h, int flags)
 	int nested = h->dispatching;
 	h->dispatching = 1;
 	h->dispatcher = self;
-	int delivered = 0, rc = 0;
+	int delivered = 0, rc = 0, packets = 0;
 	for (;;) {
 		struct rec *r = h->head;
 		if (r) {
@@ -586,9 +587,14 @@ API int concord_group_dispatch(concord_group_t *h, int flags)
 				rc = h->err;
 			break;
 		}
+		/* A flood of events must not keep the caller here for ever: after
+		 * a while it returns, and the fd stays readable. */
+		if (delivered && packets >= MAX_DISPATCH_PACKETS)
+			break;
 		int block = (flags & CONCORD_DISPATCH_BLOCKING) && !delivered;
 		if (pump(h, block ? -1 : 0) == 0)
 			break;
+		packets++;
 	}
 	/* The fd is readable while events wait: ONE may leave some behind. */
 	if (h->head)
