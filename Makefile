@@ -12,15 +12,20 @@ AGENTS    := $(notdir $(patsubst %/main.go,%,$(wildcard fence-agents/fence_conco
 export GOFLAGS := -trimpath
 export CGO_ENABLED := 0
 
-.PHONY: all build test unit integration bench deb demo lint verify fuzz clean
+.PHONY: all build libconcord test unit integration bench deb demo lint verify fuzz clean
 
 all: build
 
-build:
+build: libconcord
 	@mkdir -p $(OUT)/bin
 	$(GO) build -ldflags "-X github.com/concord-ha/concord/lib/sys/version.version=$(VERSION)" -o $(OUT)/bin/ ./daemons/... $(if $(AGENTS),./fence-agents/...)
 	@# Each fence agent's man page is generated from its own metadata.
 	@for a in $(AGENTS); do $(OUT)/bin/$$a -o manpage > man/$$a.8 || exit 1; done
+
+# libconcord: the C client library of process groups (C11, no Go inside),
+# its pkg-config file and its example, in $(OUT)/libconcord.
+libconcord:
+	$(MAKE) -C lib/libconcord --no-print-directory OUT=$(abspath $(OUT))/libconcord VERSION=$(VERSION)
 
 # unit: fast, no privileges needed beyond what each test asks for (it skips loudly otherwise).
 unit:

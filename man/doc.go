@@ -3,5 +3,6 @@
 // each program's options and its page agree: concordctl's usage text and
 // concordctl(8), concord-noded's flags and concord-noded(8), each fence
 // agent's metadata and the page it generates (make build writes those
-// pages here as fence_concord_*.8).
+// pages here as fence_concord_*.8), and libconcord's header
+// concord/group.h and its section-3 pages.
 package man

@@ -79,8 +79,12 @@ func needGroff(t *testing.T) {
 	}
 }
 
+// libraryPages are libconcord's: the overview and one page per call family.
+var libraryPages = []string{"concord_group.3", "concord_group_open.3", "concord_group_join.3", "concord_group_send.3",
+	"concord_group_barrier.3", "concord_group_tx_begin.3", "concord_group_list.3"}
+
 func TestPagesPresent(t *testing.T) {
-	for _, want := range append([]string{"concordctl.8", "concord-noded.8", "concord.conf.5"}, func() []string {
+	for _, want := range append(append([]string{"concordctl.8", "concord-noded.8", "concord.conf.5"}, libraryPages...), func() []string {
 		var s []string
 		for _, a := range agents() {
 			s = append(s, a+".8")
@@ -386,5 +390,72 @@ func TestFenceAgentsAgree(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// prototype matches one function declaration of group.h, over lines.
+var prototype = regexp.MustCompile(`(?m)^[a-z][a-z0-9_ ]*[ *](concord_group_[a-z_]+)\(([^;]*)\);`)
+
+// squash puts a declaration on one line, spaced the one way.
+func squash(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	return strings.NewReplacer("( ", "(", " )", ")").Replace(s)
+}
+
+// TestLibraryAgrees: every function concord/group.h declares has a page
+// (its NAME lists it, once across the pages) whose SYNOPSIS shows the
+// header's very declaration, and no page names a function the header
+// does not declare.
+func TestLibraryAgrees(t *testing.T) {
+	needGroff(t)
+	header, err := os.ReadFile("../lib/libconcord/include/concord/group.h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	decl := map[string]string{}
+	for _, m := range prototype.FindAllStringSubmatch(string(header), -1) {
+		decl[m[1]] = squash(m[0])
+	}
+	if len(decl) < 10 {
+		t.Fatalf("found %d declarations in group.h; has its layout changed?", len(decl))
+	}
+	named := map[string]string{} // function -> page
+	for _, page := range libraryPages {
+		sec := render(t, page)
+		if len(sec["NAME"]) == 0 {
+			t.Errorf("%s has no NAME", page)
+			continue
+		}
+		names, _, _ := strings.Cut(strings.TrimSpace(sec["NAME"][0]), " - ")
+		synopsis := squash(strings.Join(sec["SYNOPSIS"], " "))
+		if !strings.Contains(synopsis, "#include <concord/group.h>") {
+			t.Errorf("%s: the SYNOPSIS does not include concord/group.h", page)
+		}
+		for _, n := range strings.Split(names, ", ") {
+			if n == "concord_group" && page == "concord_group.3" {
+				continue
+			}
+			d, ok := decl[n]
+			switch {
+			case !ok:
+				t.Errorf("%s names %s, which group.h does not declare", page, n)
+			case named[n] != "":
+				t.Errorf("%s is named by %s and %s", n, named[n], page)
+			case !strings.Contains(synopsis, d):
+				t.Errorf("%s: the SYNOPSIS does not declare %s as group.h does:\n  %s", page, n, d)
+			}
+			named[n] = page
+		}
+		// SEE ALSO names only pages that exist.
+		for _, ref := range regexp.MustCompile(`(concord_group[a-z_]*)\(3\)`).FindAllStringSubmatch(strings.Join(sec["SEE ALSO"], " "), -1) {
+			if pages[ref[1]+".3"] == "" {
+				t.Errorf("%s: SEE ALSO %s(3), which is no page", page, ref[1])
+			}
+		}
+	}
+	for n := range decl {
+		if named[n] == "" {
+			t.Errorf("group.h declares %s, which no page's NAME lists", n)
+		}
 	}
 }

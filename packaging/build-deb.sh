@@ -20,6 +20,11 @@ dpkg --validate-version "$DEBVERSION" || { echo "build-deb: VERSION=$VERSION is 
 for b in concord-noded concordctl; do
 	[ -x "$BIN/$b" ] || { echo "build-deb: $BIN/$b missing; run make build first" >&2; exit 1; }
 done
+# libconcord, built by make libconcord (a part of make build).
+LIB=$OUT/libconcord/libconcord.so.1.0.0
+[ -f "$LIB" ] || { echo "build-deb: $LIB missing; run make build first" >&2; exit 1; }
+MULTIARCH=$(dpkg-architecture -a"$ARCH" -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
+LIBDIR=/usr/lib/$MULTIARCH
 
 ROOT=$OUT/deb-root
 rm -rf "$ROOT"
@@ -40,6 +45,14 @@ for f in "$ROOT/usr/sbin/"* "$ROOT/usr/bin/"*; do
 		strip --strip-unneeded --remove-section=.comment --remove-section=.note "$f"
 	fi
 done
+
+# The C library of process groups; its header, link and pages are
+# concord-dev's.
+install -D -m 0644 "$LIB" "$ROOT$LIBDIR/libconcord.so.1.0.0"
+strip --strip-unneeded --remove-section=.comment --remove-section=.note "$ROOT$LIBDIR/libconcord.so.1.0.0"
+ln -s libconcord.so.1.0.0 "$ROOT$LIBDIR/libconcord.so.1"
+# The oldest C library it runs with: the newest GLIBC_ version it asks for.
+GLIBC=$(objdump -T "$LIB" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n 1)
 
 install -D -m 0644 "$SRC/units/concord-noded.service" "$ROOT/lib/systemd/system/concord-noded.service"
 install -D -m 0644 "$SRC/units/org.concordha.node1.conf" "$ROOT/usr/share/dbus-1/system.d/org.concordha.node1.conf"
@@ -63,8 +76,12 @@ for ex in "$SRC/packaging/cluster.conf.example" "$SRC/man/cluster.conf.example";
 done
 install -m 0644 "$SRC/packaging/copyright" "$DOC/copyright"
 install -D -m 0644 "$SRC/packaging/lintian-overrides" "$ROOT/usr/share/lintian/overrides/concord"
-printf 'concord (%s) unstable; urgency=medium\n\n  * Built from %s.\n\n -- %s  %s\n' \
-	"$DEBVERSION" "$(cd "$SRC" && git describe --tags --always --dirty 2>/dev/null || echo "$VERSION")" "$MAINTAINER" "$(date -R -d @"${SOURCE_DATE_EPOCH:-$(date +%s)}")" | gzip -9n >"$DOC/changelog.gz"
+# One changelog, in both packages.
+changelog() {
+	printf 'concord (%s) unstable; urgency=medium\n\n  * Built from %s.\n\n -- %s  %s\n' \
+		"$DEBVERSION" "$(cd "$SRC" && git describe --tags --always --dirty 2>/dev/null || echo "$VERSION")" "$MAINTAINER" "$(date -R -d @"${SOURCE_DATE_EPOCH:-$(date +%s)}")" | gzip -9n >"$1"
+}
+changelog "$DOC/changelog.gz"
 
 # Not shipped: cluster.conf and the key are the admin's (concordctl keygen).
 install -d -m 0700 "$ROOT/etc/concord" "$ROOT/var/lib/concord"
@@ -76,7 +93,7 @@ Version: $DEBVERSION
 Architecture: $ARCH
 Maintainer: $MAINTAINER
 Installed-Size: $SIZE
-Depends: systemd, dbus
+Depends: systemd, dbus, libc6 (>= $GLIBC)
 Suggests: fence-agents
 Section: admin
 Priority: optional
@@ -88,10 +105,11 @@ Description: high-availability cluster stack, systemd-native
  fence nodes or run services yet; its fencing daemon and resource manager
  are to come.
  .
- This package holds the node daemon concord-noded, the concordctl tool and
- Concord's fence agents, which can be run by hand or by Pacemaker. Nothing
- starts on installation: write /etc/concord/cluster.conf and the key, then
- enable concord-noded.service.
+ This package holds the node daemon concord-noded, the concordctl tool,
+ Concord's fence agents, which can be run by hand or by Pacemaker, and
+ libconcord, the C library of process groups (concord-dev builds with
+ it). Nothing starts on installation: write /etc/concord/cluster.conf
+ and the key, then enable concord-noded.service.
 CONTROL
 
 cat >"$ROOT/DEBIAN/postinst" <<'SCRIPT'
@@ -135,9 +153,75 @@ fi
 exit 0
 SCRIPT
 chmod 0755 "$ROOT/DEBIAN/postinst" "$ROOT/DEBIAN/prerm" "$ROOT/DEBIAN/postrm"
-(cd "$ROOT" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum) >"$ROOT/DEBIAN/md5sums"
-chmod 0644 "$ROOT/DEBIAN/md5sums"
+# The shared library: ldconfig runs after dpkg, and what builds against it
+# depends on this package, from this version on (shlibs, symbols).
+echo "activate-noawait ldconfig" >"$ROOT/DEBIAN/triggers"
+echo "libconcord 1 concord (>= $DEBVERSION)" >"$ROOT/DEBIAN/shlibs"
+{
+	echo "libconcord.so.1 concord #MINVER#"
+	echo "* Build-Depends-Package: concord-dev"
+	echo " CONCORD_1@CONCORD_1 $DEBVERSION"
+	objdump -T "$LIB" | awk '$2 == "g" && $NF ~ /^concord_/ { print " " $NF "@CONCORD_1 '"$DEBVERSION"'" }' | LC_ALL=C sort
+} >"$ROOT/DEBIAN/symbols"
+chmod 0644 "$ROOT/DEBIAN/triggers" "$ROOT/DEBIAN/shlibs" "$ROOT/DEBIAN/symbols"
+md5sums() {
+	(cd "$1" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum) >"$1/DEBIAN/md5sums"
+	chmod 0644 "$1/DEBIAN/md5sums"
+}
+md5sums "$ROOT"
 
 dpkg-deb --root-owner-group -Zxz --build "$ROOT" "$OUT/concord.deb" >/dev/null
 rm -rf "$ROOT"
 echo "build-deb: $OUT/concord.deb ($DEBVERSION, $ARCH)"
+
+# concord-dev: what a C program needs to build against libconcord.
+DEV=$OUT/deb-root-dev
+rm -rf "$DEV"
+mkdir -p "$DEV/DEBIAN"
+install -D -m 0644 "$SRC/lib/libconcord/include/concord/group.h" "$DEV/usr/include/concord/group.h"
+mkdir -p "$DEV$LIBDIR/pkgconfig"
+ln -s libconcord.so.1 "$DEV$LIBDIR/libconcord.so"
+sed -e "s|@PREFIX@|/usr|" -e "s|@LIBDIR@|$LIBDIR|" -e "s|@INCLUDEDIR@|/usr/include|" -e "s|@VERSION@|$DEBVERSION|" \
+	"$SRC/lib/libconcord/concord.pc.in" >"$DEV$LIBDIR/pkgconfig/concord.pc"
+chmod 0644 "$DEV$LIBDIR/pkgconfig/concord.pc"
+mkdir -p "$DEV/usr/share/man/man3"
+for m in "$SRC"/man/*.3; do
+	page=$(basename "$m")
+	gzip -9n <"$m" >"$DEV/usr/share/man/man3/$page.gz"
+	# man finds every function its page's NAME lists.
+	for name in $(sed -n '/^\.SH NAME/{n;s/ \\-.*//;s/,//g;p;q}' "$m"); do
+		[ "$name.3" = "$page" ] || ln -s "$page.gz" "$DEV/usr/share/man/man3/$name.3.gz"
+	done
+done
+DEVDOC=$DEV/usr/share/doc/concord-dev
+install -D -m 0644 "$SRC/lib/libconcord/examples/concord-chat.c" "$DEVDOC/examples/concord-chat.c"
+install -m 0644 "$SRC/packaging/copyright" "$DEVDOC/copyright"
+changelog "$DEVDOC/changelog.gz"
+chmod 0644 "$DEVDOC/changelog.gz"
+SIZE=$(du -sk --exclude=DEBIAN "$DEV" | cut -f1)
+cat >"$DEV/DEBIAN/control" <<CONTROL
+Package: concord-dev
+Source: concord
+Version: $DEBVERSION
+Architecture: $ARCH
+Maintainer: $MAINTAINER
+Installed-Size: $SIZE
+Depends: concord (= $DEBVERSION)
+Section: libdevel
+Priority: optional
+Homepage: https://github.com/concord-ha/concord
+Description: high-availability cluster stack, systemd-native (C development files)
+ Concord's process groups let programs on the nodes of a cluster join
+ named groups and exchange messages in one agreed order, with barriers
+ and transactions. libconcord, in the concord package, is their C
+ library.
+ .
+ This package holds what a C program needs to build against libconcord:
+ the header concord/group.h, the link libconcord.so, the pkg-config file
+ (pkg-config --cflags --libs concord), the concord_group(3) manual pages
+ and an example program, concord-chat.c.
+CONTROL
+md5sums "$DEV"
+dpkg-deb --root-owner-group -Zxz --build "$DEV" "$OUT/concord-dev.deb" >/dev/null
+rm -rf "$DEV"
+echo "build-deb: $OUT/concord-dev.deb ($DEBVERSION, $ARCH)"

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -45,6 +46,12 @@ func tryBuildDeb(t *testing.T, version string) (string, []byte, error) {
 			t.Fatal(err)
 		}
 	}
+	// The library is real: build-deb.sh strips it and reads its symbols.
+	lib := exec.Command("make", "-C", "../lib/libconcord", "--no-print-directory", "OUT="+filepath.Join(out, "libconcord"))
+	lib.Env = append(os.Environ(), "MAKEFLAGS=")
+	if b, err := lib.CombinedOutput(); err != nil {
+		t.Fatalf("make libconcord: %v\n%s", err, b)
+	}
 	cmd := exec.Command("sh", "build-deb.sh")
 	cmd.Env = append(os.Environ(), "VERSION="+version, "OUT="+out, "ARCH=amd64")
 	b, err := cmd.CombinedOutput()
@@ -61,7 +68,7 @@ func field(t *testing.T, deb, name string) string {
 }
 
 func needDpkg(t *testing.T) {
-	for _, tool := range []string{"dpkg-deb", "dpkg", "gzip"} {
+	for _, tool := range []string{"dpkg-deb", "dpkg", "gzip", "gcc", "make", "objdump"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("SKIP: needs %s", tool)
 		}
@@ -114,23 +121,19 @@ func TestDebVersion(t *testing.T) {
 func TestDebContents(t *testing.T) {
 	needDpkg(t)
 	deb := buildDeb(t, "1.0.0")
-	for name, want := range map[string]string{"Package": "concord", "Architecture": "amd64", "Depends": "systemd, dbus"} {
+	for name, want := range map[string]string{"Package": "concord", "Architecture": "amd64"} {
 		if got := field(t, deb, name); got != want {
 			t.Errorf("control %s = %q, want %q", name, got, want)
 		}
 	}
-	b, err := exec.Command("dpkg-deb", "-c", deb).Output()
-	if err != nil {
-		t.Fatal(err)
+	// libconcord needs the C library, from the version of its newest symbol.
+	if got := field(t, deb, "Depends"); !regexp.MustCompile(`^systemd, dbus, libc6 \(>= 2\.[0-9]+\)$`).MatchString(got) {
+		t.Errorf("control Depends = %q, want systemd, dbus and libc6 (>= 2.N)", got)
 	}
-	modes := map[string]string{} // path -> "mode owner"
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 6 {
-			modes[strings.TrimSuffix(strings.TrimPrefix(f[5], "."), "/")] = f[0] + " " + f[1]
-		}
-	}
+	modes := contents(t, deb)
 	for path, want := range map[string]string{
+		"/usr/lib/x86_64-linux-gnu/libconcord.so.1.0.0":        "-rw-r--r-- root/root",
+		"/usr/lib/x86_64-linux-gnu/libconcord.so.1":            "lrwxrwxrwx root/root",
 		"/usr/sbin/concord-noded":                              "-rwxr-xr-x root/root",
 		"/usr/bin/concordctl":                                  "-rwxr-xr-x root/root",
 		"/usr/sbin/fence_concord_test":                         "-rwxr-xr-x root/root",
@@ -154,18 +157,126 @@ func TestDebContents(t *testing.T) {
 			t.Errorf("%s shipped: /etc/concord is the admin's", path)
 		}
 	}
-	ctrl := t.TempDir()
-	if b, err := exec.Command("dpkg-deb", "-e", deb, ctrl).CombinedOutput(); err != nil {
-		t.Fatalf("dpkg-deb -e: %v\n%s", err, b)
+	ctrl := control(t, deb)
+	for file, want := range map[string][]string{
+		"md5sums": {"  usr/sbin/concord-noded\n", "  usr/share/doc/concord/copyright\n", "  usr/lib/x86_64-linux-gnu/libconcord.so.1.0.0\n"},
+		// ldconfig after installation; what links libconcord depends on
+		// this package from this version on.
+		"triggers": {"activate-noawait ldconfig\n"},
+		"shlibs":   {"libconcord 1 concord (>= 1.0.0)\n"},
+		"symbols":  {"libconcord.so.1 concord #MINVER#\n* Build-Depends-Package: concord-dev\n", " concord_group_open@CONCORD_1 1.0.0\n", " concord_group_send@CONCORD_1 1.0.0\n"},
+	} {
+		for _, w := range want {
+			if !strings.Contains(ctrl[file], w) {
+				t.Errorf("DEBIAN/%s lacks %q:\n%s", file, w, ctrl[file])
+			}
+		}
 	}
-	sums, err := os.ReadFile(filepath.Join(ctrl, "md5sums"))
+}
+
+// contents lists a package's paths with their "mode owner".
+func contents(t *testing.T, deb string) map[string]string {
+	t.Helper()
+	b, err := exec.Command("dpkg-deb", "-c", deb).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"  usr/sbin/concord-noded\n", "  usr/share/doc/concord/copyright\n"} {
-		if !strings.Contains(string(sums), want) {
-			t.Errorf("md5sums lacks %q:\n%s", want, sums)
+	modes := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 6 {
+			modes[strings.TrimSuffix(strings.TrimPrefix(f[5], "."), "/")] = f[0] + " " + f[1]
 		}
+	}
+	return modes
+}
+
+// control returns a package's control files by name.
+func control(t *testing.T, deb string) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	if b, err := exec.Command("dpkg-deb", "-e", deb, dir).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -e: %v\n%s", err, b)
+	}
+	files, _ := os.ReadDir(dir)
+	out := map[string]string{}
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(dir, f.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[f.Name()] = string(b)
+	}
+	return out
+}
+
+// concord-dev holds what a C program needs to build against libconcord,
+// depends on this very version of concord, and works: the example it
+// ships compiles and links against the two packages unpacked, with the
+// flags its pkg-config file gives.
+func TestDevPackage(t *testing.T) {
+	needDpkg(t)
+	deb := buildDeb(t, "1.0.0")
+	dev := filepath.Join(filepath.Dir(deb), "concord-dev.deb")
+	for name, want := range map[string]string{"Package": "concord-dev", "Architecture": "amd64", "Depends": "concord (= 1.0.0)", "Section": "libdevel"} {
+		if got := field(t, dev, name); got != want {
+			t.Errorf("concord-dev control %s = %q, want %q", name, got, want)
+		}
+	}
+	modes := contents(t, dev)
+	want := map[string]string{
+		"/usr/include/concord/group.h":                           "-rw-r--r-- root/root",
+		"/usr/lib/x86_64-linux-gnu/libconcord.so":                "lrwxrwxrwx root/root",
+		"/usr/lib/x86_64-linux-gnu/pkgconfig/concord.pc":         "-rw-r--r-- root/root",
+		"/usr/share/doc/concord-dev/examples/concord-chat.c":     "-rw-r--r-- root/root",
+		"/usr/share/doc/concord-dev/copyright":                   "-rw-r--r-- root/root",
+		"/usr/share/doc/concord-dev/changelog.gz":                "-rw-r--r-- root/root",
+		"/usr/share/man/man3/concord_group.3.gz":                 "-rw-r--r-- root/root",
+		"/usr/share/man/man3/concord_group_open.3.gz":            "-rw-r--r-- root/root",
+		"/usr/share/man/man3/concord_group_dispatch.3.gz":        "lrwxrwxrwx root/root",
+		"/usr/share/man/man3/concord_group_tx_commit.3.gz":       "lrwxrwxrwx root/root",
+		"/usr/share/man/man3/concord_group_members.3.gz":         "lrwxrwxrwx root/root",
+		"/usr/share/man/man3/concord_group_send_to.3.gz":         "lrwxrwxrwx root/root",
+		"/usr/lib/x86_64-linux-gnu/libconcord.so.1.0.0 (absent)": "",
+	}
+	for path, w := range want {
+		if p, ok := strings.CutSuffix(path, " (absent)"); ok {
+			if modes[p] != "" {
+				t.Errorf("concord-dev ships %s, concord's", p)
+			}
+			continue
+		}
+		if got := modes[path]; got != w {
+			t.Errorf("concord-dev %s: %q, want %q", path, got, w)
+		}
+	}
+	for path := range modes {
+		if strings.HasPrefix(path, "/usr/sbin") || strings.HasPrefix(path, "/usr/bin") {
+			t.Errorf("concord-dev ships %s", path)
+		}
+	}
+	if _, err := exec.LookPath("pkg-config"); err != nil {
+		t.Skip("SKIP: no pkg-config (tests/setup.sh installs it)")
+	}
+	root := t.TempDir()
+	for _, d := range []string{deb, dev} {
+		if b, err := exec.Command("dpkg-deb", "-x", d, root).CombinedOutput(); err != nil {
+			t.Fatalf("dpkg-deb -x: %v\n%s", err, b)
+		}
+	}
+	pc := exec.Command("pkg-config", "--cflags", "--libs", "concord")
+	pc.Env = append(os.Environ(), "PKG_CONFIG_LIBDIR="+filepath.Join(root, "usr/lib/x86_64-linux-gnu/pkgconfig"), "PKG_CONFIG_SYSROOT_DIR="+root)
+	flags, err := pc.Output()
+	if err != nil {
+		t.Fatalf("pkg-config --cflags --libs concord: %v", err)
+	}
+	if got := strings.Fields(string(flags)); len(got) != 3 || got[0] != "-I"+root+"/usr/include" || got[2] != "-lconcord" {
+		t.Errorf("pkg-config --cflags --libs concord: %q", flags)
+	}
+	args := append([]string{"-std=c11", "-Wall", "-Wextra", "-Werror", "-o", filepath.Join(root, "chat"),
+		filepath.Join(root, "usr/share/doc/concord-dev/examples/concord-chat.c")}, strings.Fields(string(flags))...)
+	if b, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
+		t.Errorf("the example does not build against the packages: %v\n%s", err, b)
 	}
 }
 
@@ -296,7 +407,7 @@ func TestBuiltPackage(t *testing.T) {
 	}
 	deb := filepath.Join(out, "concord.deb")
 	t.Run("versions", func(t *testing.T) { versionsAgree(t, deb, "7.7.7+git3.gabcdef1") })
-	t.Run("lintian", func(t *testing.T) { lintian(t, deb) })
+	t.Run("lintian", func(t *testing.T) { lintian(t, deb, filepath.Join(out, "concord-dev.deb")) })
 }
 
 func versionsAgree(t *testing.T, deb, want string) {
@@ -341,15 +452,15 @@ var lintianAccepted = map[string]string{
 	"spelling-error-in-binary": "false positive",
 }
 
-func lintian(t *testing.T, deb string) {
+func lintian(t *testing.T, debs ...string) {
 	if _, err := exec.LookPath("lintian"); err != nil {
 		t.Skip("SKIP: lintian is not installed (tests/setup.sh installs it)")
 	}
-	out, _ := exec.Command("lintian", "--info", "--pedantic", "--display-experimental", deb).CombinedOutput()
+	out, _ := exec.Command("lintian", append([]string{"--info", "--pedantic", "--display-experimental"}, debs...)...).CombinedOutput()
 	for _, line := range strings.Split(string(out), "\n") {
 		// "E: concord: tag details", "W: ...", "I: ...", "P: ..., "X: ...".
 		f := strings.Fields(line)
-		if len(f) < 3 || len(f[0]) != 2 || f[0][1] != ':' || f[1] != "concord:" {
+		if len(f) < 3 || len(f[0]) != 2 || f[0][1] != ':' || (f[1] != "concord:" && f[1] != "concord-dev:") {
 			continue
 		}
 		if _, ok := lintianAccepted[f[2]]; !ok {

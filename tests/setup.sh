@@ -6,7 +6,7 @@ set -eu
 PKGS="make git ca-certificates debootstrap systemd-container dbus iproute2 nftables
       openipmi ipmitool fence-agents tgt istgt libiscsi-bin sbd openssl python3 dpkg-dev
       libxml2-utils man-db groff-base mandoc lintian pacemaker corosync pacemaker-cli-utils
-      libiscsi-dev gcc libc6-dev libcpg-dev"
+      libiscsi-dev gcc libc6-dev libcpg-dev pkg-config binutils"
 
 missing=""
 for p in $PKGS; do
