@@ -499,6 +499,15 @@ API int concord_group_close(concord_group_t *h)
 {
 	if (!h)
 		return -EINVAL;
+	/* Bye makes this a close, not a death, for the other members; a full
+	 * socket is not waited for. */
+	if (h->sock >= 0) {
+		uint8_t b[WIRE_HEADER];
+		struct enc e = {b, 0};
+		enc_header(&e, T_BYE, 0);
+		enc_finish(&e, 0);
+		(void)send(h->sock, b, e.n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	}
 	destroy(h);
 	return 0;
 }

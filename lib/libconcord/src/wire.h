@@ -23,6 +23,7 @@ enum {
 	T_TX_COMMIT,
 	T_GROUPS,
 	T_MEMBERS,
+	T_BYE,
 
 	T_WELCOME = 64,
 	T_REPLY,
