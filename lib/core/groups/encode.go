@@ -29,11 +29,11 @@ func (m *Msg) MarshalBinary() ([]byte, error) {
 	case MsgData:
 		b = appendString(b, m.Group)
 		b = append(b, byte(m.Order))
-		b = appendString(b, string(m.Payload))
+		b = appendBytes(b, m.Payload)
 	case MsgDirect:
 		b = appendString(b, m.Group)
 		b = appendMember(b, m.To)
-		b = appendString(b, string(m.Payload))
+		b = appendBytes(b, m.Payload)
 	case MsgBarrier:
 		b = appendString(b, m.Group)
 		b = appendString(b, m.Barrier)
@@ -43,7 +43,7 @@ func (m *Msg) MarshalBinary() ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(len(m.Parts)))
 		for _, p := range m.Parts {
 			b = appendString(b, p.Group)
-			b = appendString(b, string(p.Payload))
+			b = appendBytes(b, p.Payload)
 		}
 	case MsgSync:
 		b = binary.AppendUvarint(b, m.View.Seq)
@@ -67,6 +67,11 @@ func (m *Msg) MarshalBinary() ([]byte, error) {
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
+}
+
+func appendBytes(b []byte, p []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(p)))
+	return append(b, p...)
 }
 
 func appendMember(b []byte, x Member) []byte {
@@ -154,6 +159,22 @@ func (d *decoder) string(field string) string {
 	return s
 }
 
+// bytes reads a length-prefixed byte string; it aliases the input, which
+// the caller must not change afterwards.
+func (d *decoder) bytes(field string) []byte {
+	n := d.uvarint(field)
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail(field, fmt.Errorf("length %d, %d bytes left", n, len(d.b)))
+		return nil
+	}
+	p := d.b[:n:n]
+	d.b = d.b[n:]
+	return p
+}
+
 // count reads a list length; every item takes at least min bytes, so a
 // count beyond what is left is refused before anything is allocated.
 func (d *decoder) count(field string, min int) int {
@@ -186,6 +207,7 @@ func (d *decoder) members(field string) []Member {
 
 // UnmarshalBinary decodes a Msg; bytes after the known fields are ignored
 // so later versions may append. Deliver still checks the fields.
+// Payloads alias b, which must not change afterwards.
 func (m *Msg) UnmarshalBinary(b []byte) error {
 	d := &decoder{b: b}
 	if v := d.byte("version"); d.err == nil && v != wireVersion {
@@ -204,11 +226,11 @@ func (m *Msg) UnmarshalBinary(b []byte) error {
 	case MsgData:
 		x.Group = d.string("group")
 		x.Order = Order(d.byte("order"))
-		x.Payload = []byte(d.string("payload"))
+		x.Payload = d.bytes("payload")
 	case MsgDirect:
 		x.Group = d.string("group")
 		x.To = d.member("to")
-		x.Payload = []byte(d.string("payload"))
+		x.Payload = d.bytes("payload")
 	case MsgBarrier:
 		x.Group = d.string("group")
 		x.Barrier = d.string("barrier")
@@ -217,7 +239,7 @@ func (m *Msg) UnmarshalBinary(b []byte) error {
 		x.Tx = d.uvarint("transaction")
 		n := d.count("part count", 2)
 		for i := 0; i < n && d.err == nil; i++ {
-			x.Parts = append(x.Parts, Part{Group: d.string("part group"), Payload: []byte(d.string("part payload"))})
+			x.Parts = append(x.Parts, Part{Group: d.string("part group"), Payload: d.bytes("part payload")})
 		}
 	case MsgSync:
 		x.View = ViewID{Seq: d.uvarint("view seq"), Coord: NodeID(d.u16("view coordinator"))}

@@ -36,6 +36,7 @@ type Session struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
 	out     []outRecord
+	spare   []outRecord // the writer's last batch, emptied, for reuse
 	closing bool // close once out is written
 	closed  bool
 }
@@ -216,8 +217,9 @@ func (s *Session) write() {
 			return
 		}
 		batch := s.out
-		s.out = nil
+		s.out, s.spare = s.spare[:0], nil
 		s.mu.Unlock()
+		all := batch
 		for len(batch) > 0 {
 			pkt = pkt[:0]
 			events := 0
@@ -229,6 +231,7 @@ func (s *Session) write() {
 					continue
 				}
 				if len(next) > packetTarget && len(pkt) > 0 {
+					pkt = next[:len(pkt)] // keep what the buffer grew to
 					break
 				}
 				pkt = next
@@ -247,5 +250,9 @@ func (s *Session) write() {
 				s.put(Input{Kind: Consumed, Count: events})
 			}
 		}
+		clear(all) // drop the payloads the records point to
+		s.mu.Lock()
+		s.spare = all[:0]
+		s.mu.Unlock()
 	}
 }
