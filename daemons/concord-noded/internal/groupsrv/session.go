@@ -37,7 +37,7 @@ type Session struct {
 	cond    *sync.Cond
 	out     []outRecord
 	spare   []outRecord // the writer's last batch, emptied, for reuse
-	closing bool // close once out is written
+	closing bool        // close once out is written
 	closed  bool
 }
 
