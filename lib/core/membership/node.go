@@ -117,7 +117,7 @@ type Node struct {
 	flushStable uint64 // stable point our last Flush reported
 	// knownStable is the highest seq we know every member received.
 	knownStable uint64
-	ackTick     uint64
+	ackDue      bool // an ack waits for the next Ready
 	nextSeq     uint64 // sequencer: next seq to assign
 	seqOrigin   map[NodeID]originOrder
 	seqHeld     map[NodeID]map[uint64]Message // sequencer: early DATA per origin
@@ -495,14 +495,27 @@ func (n *Node) reportRecv() uint64 {
 	return n.recv
 }
 
-// sendAck tells the view what we received, at most once per tick.
+// sendAck notes that the view should hear what we received. The ack goes
+// out when the output is next taken (Ready), once for everything received
+// since: a message is delivered only once every member acknowledged it,
+// so acks wait for nothing else (an ack per tick made every delivery wait
+// up to a tick), and a burst of frames still costs one ack.
 func (n *Node) sendAck() {
-	rr := n.reportRecv()
-	if rr <= n.ackedSeq || n.ackTick == n.tick || len(n.view.Members) == 1 {
+	if n.reportRecv() > n.ackedSeq && len(n.view.Members) > 1 {
+		n.ackDue = true
+	}
+}
+
+// flushAck sends the ack sendAck noted.
+func (n *Node) flushAck() {
+	if !n.ackDue {
 		return
 	}
-	n.ackedSeq, n.ackTick = rr, n.tick
-	n.send(Message{Type: MsgAck, View: n.view.ID, Seq: rr})
+	n.ackDue = false
+	if rr := n.reportRecv(); rr > n.ackedSeq && len(n.view.Members) > 1 {
+		n.ackedSeq = rr
+		n.send(Message{Type: MsgAck, View: n.view.ID, Seq: rr})
+	}
 }
 
 // checkExcluded notices that a member of our view has moved on to a newer

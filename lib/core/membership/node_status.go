@@ -20,11 +20,12 @@ func (n *Node) Leave() {
 }
 
 // HasReady reports whether Ready has anything.
-func (n *Node) HasReady() bool { return len(n.msgs) > 0 || len(n.events) > 0 }
+func (n *Node) HasReady() bool { return len(n.msgs) > 0 || len(n.events) > 0 || n.ackDue }
 
 // Ready returns the output gathered since the last Advance. Send the
 // messages, then apply the events in order, then call Advance.
 func (n *Node) Ready() Ready {
+	n.flushAck()
 	n.rdMsgs, n.rdEvs = len(n.msgs), len(n.events)
 	return Ready{Messages: n.msgs[:n.rdMsgs:n.rdMsgs], Events: n.events[:n.rdEvs:n.rdEvs]}
 }
