@@ -68,7 +68,9 @@ func (c *Client) WatchNode(ctx context.Context, fn func(sender uint16, seq uint6
 // watch subscribes to a Manager signal and calls fn for each until it
 // returns false or ctx ends.
 func (c *Client) watch(ctx context.Context, member string, fn func(*dbus.Signal) bool) error {
-	if err := c.conn.AddMatchSignal(dbus.WithMatchObjectPath(ManagerPath),
+	// By sender too: the daemons of other cluster contexts on this host
+	// send the same signals from the same path under their own names.
+	if err := c.conn.AddMatchSignal(dbus.WithMatchSender(c.bus), dbus.WithMatchObjectPath(ManagerPath),
 		dbus.WithMatchInterface(ManagerIface), dbus.WithMatchMember(member)); err != nil {
 		return callErr(err, false)
 	}
