@@ -20,6 +20,7 @@ import (
 
 	"github.com/concord-ha/concord/daemons/concord-noded/internal/busapi"
 	"github.com/concord-ha/concord/daemons/concord-noded/internal/daemon"
+	"github.com/concord-ha/concord/lib/api/clusterctx"
 	"github.com/concord-ha/concord/lib/api/config"
 	"github.com/concord-ha/concord/lib/sys/jlog"
 	"github.com/concord-ha/concord/lib/sys/version"
@@ -39,9 +40,10 @@ const (
 
 func main() {
 	var o daemon.Options
-	flag.StringVar(&o.ConfigPath, "config", config.DefaultPath, "cluster configuration `file`")
-	flag.StringVar(&o.KeyPath, "key", frame.DefaultKeyPath, "cluster key `file` (mode 0600)")
-	flag.StringVar(&o.StateDir, "state", "/var/lib/concord", "state `directory` for the replicated configuration")
+	cluster := flag.String("cluster", "", "cluster context `name`: run this host's member of that cluster, with its own configuration, key, state and bus name (default: the default context)")
+	flag.StringVar(&o.ConfigPath, "config", "", "cluster configuration `file` (default "+config.DefaultPath+", with --cluster NAME /etc/concord/NAME/cluster.conf)")
+	flag.StringVar(&o.KeyPath, "key", "", "cluster key `file`, mode 0600 (default "+frame.DefaultKeyPath+", with --cluster NAME /etc/concord/NAME/authkey)")
+	flag.StringVar(&o.StateDir, "state", "", "state `directory` for the replicated configuration (default "+clusterctx.StateRoot+", with --cluster NAME "+clusterctx.StateRoot+"/NAME)")
 	flag.StringVar(&o.NodeName, "node", "", "this node's `name` in the configuration (default: host name)")
 	debug := flag.Bool("debug", false, "log debug messages")
 	showVersion := flag.Bool("version", false, "print the version and exit")
@@ -60,6 +62,13 @@ func main() {
 		fmt.Fprintf(os.Stderr, "concord-noded: unexpected argument %q\n", flag.Arg(0))
 		os.Exit(exitUsage)
 	}
+	cc, err := clusterctx.Parse(*cluster)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "concord-noded: --cluster: %v\n", err)
+		os.Exit(exitUsage)
+	}
+	o.Context = cc
+	contextDefaults(&o, cc)
 	level := slog.LevelInfo
 	if *debug {
 		level = slog.LevelDebug
@@ -89,7 +98,7 @@ func main() {
 	// The bus name is taken before the loop runs, which tells systemd
 	// READY=1 (once a heartbeat link works): a client that sees the unit
 	// started finds the API.
-	bus, err := busapi.Open(d, busapi.Options{Logger: o.Logger, LogControl: logControl})
+	bus, err := busapi.Open(d, busapi.Options{Logger: o.Logger, LogControl: logControl, BusName: cc.BusName()})
 	if err != nil {
 		cannotStart(o.Logger, err)
 		os.Exit(exitFailed)
@@ -102,6 +111,20 @@ func main() {
 		o.Logger.Error("stopped: " + err.Error())
 		pprof.StopCPUProfile()
 		os.Exit(exitFailed)
+	}
+}
+
+// contextDefaults fills the paths not given on the command line with
+// those of the cluster context.
+func contextDefaults(o *daemon.Options, cc clusterctx.Context) {
+	if o.ConfigPath == "" {
+		o.ConfigPath = cc.ConfigPath()
+	}
+	if o.KeyPath == "" {
+		o.KeyPath = cc.KeyPath()
+	}
+	if o.StateDir == "" {
+		o.StateDir = cc.StateDir()
 	}
 }
 

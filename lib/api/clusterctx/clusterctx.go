@@ -147,10 +147,20 @@ func (c Context) BusName() string {
 	return nodebus.BusName + "." + c.name
 }
 
-// Unit is the systemd unit that runs concord-noded for the context.
+// Unit is the systemd unit that runs concord-noded for the context, as
+// systemctl takes it (without ".service").
 func (c Context) Unit() string {
 	if c.name == "" {
-		return "concord-noded.service"
+		return "concord-noded"
 	}
-	return "concord-noded@" + c.name + ".service"
+	return "concord-noded@" + c.name
+}
+
+// Ctl is the concordctl command line that reaches the context, for the
+// commands a message tells the admin to run.
+func (c Context) Ctl() string {
+	if c.name == "" {
+		return "concordctl"
+	}
+	return "concordctl --cluster " + c.name
 }

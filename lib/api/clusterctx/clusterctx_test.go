@@ -9,9 +9,9 @@ import (
 
 func TestDefaultKeepsTodaysPaths(t *testing.T) {
 	for _, c := range []Context{Default, {}, mustParse(t, "")} {
-		got := []string{c.ConfigPath(), c.KeyPath(), c.StateDir(), c.RuntimeDir(), c.GroupSocket(), c.BusName(), c.Unit(), c.String(), c.Name()}
+		got := []string{c.ConfigPath(), c.KeyPath(), c.StateDir(), c.RuntimeDir(), c.GroupSocket(), c.BusName(), c.Unit(), c.Ctl(), c.String(), c.Name()}
 		want := []string{"/etc/concord/cluster.conf", "/etc/concord/authkey", "/var/lib/concord", "/run/concord", "/run/concord/groups.sock",
-			"org.concordha.node1", "concord-noded.service", "default", ""}
+			"org.concordha.node1", "concord-noded", "concordctl", "default", ""}
 		if strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("default context:\n got  %q\n want %q", got, want)
 		}
@@ -23,9 +23,9 @@ func TestDefaultKeepsTodaysPaths(t *testing.T) {
 
 func TestNamed(t *testing.T) {
 	c := mustParse(t, "b-2_x")
-	got := []string{c.ConfigPath(), c.KeyPath(), c.StateDir(), c.RuntimeDir(), c.GroupSocket(), c.BusName(), c.Unit(), c.String(), c.Name()}
+	got := []string{c.ConfigPath(), c.KeyPath(), c.StateDir(), c.RuntimeDir(), c.GroupSocket(), c.BusName(), c.Unit(), c.Ctl(), c.String(), c.Name()}
 	want := []string{"/etc/concord/b-2_x/cluster.conf", "/etc/concord/b-2_x/authkey", "/var/lib/concord/b-2_x", "/run/concord/b-2_x",
-		"/run/concord/b-2_x/groups.sock", "org.concordha.node1.b-2_x", "concord-noded@b-2_x.service", "b-2_x", "b-2_x"}
+		"/run/concord/b-2_x/groups.sock", "org.concordha.node1.b-2_x", "concord-noded@b-2_x", "concordctl --cluster b-2_x", "b-2_x", "b-2_x"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("context b-2_x:\n got  %q\n want %q", got, want)
 	}
