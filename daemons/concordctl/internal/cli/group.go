@@ -43,7 +43,7 @@ func groupCmd(args []string, env Env) error {
 	if err := fs.Parse(args[2:]); err != nil {
 		return usageError{"group " + verb + ": " + err.Error()}
 	}
-	api, err := env.Dial()
+	api, err := env.dial()
 	if err != nil {
 		return err
 	}

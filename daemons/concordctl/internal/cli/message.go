@@ -77,7 +77,7 @@ func messageCmd(args []string, env Env) error {
 }
 
 func messages(env Env) (Messages, error) {
-	api, err := env.Dial()
+	api, err := env.dial()
 	if err != nil {
 		return nil, err
 	}

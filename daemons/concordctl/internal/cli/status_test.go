@@ -49,7 +49,7 @@ func TestStatusWarningsAndLinks(t *testing.T) {
 			st, ls := troubled()
 			s := &stub{status: st, links: ls}
 			var out, errb bytes.Buffer
-			code := Main(tc.args, Env{Stdout: &out, Stderr: &errb, Version: "test", Dial: func() (API, error) { return s, nil }})
+			code := Main(tc.args, Env{Stdout: &out, Stderr: &errb, Version: "test", Dial: func(string) (API, error) { return s, nil }})
 			if code != tc.code {
 				t.Fatalf("exit code %d, want %d; stderr: %s", code, tc.code, errb.String())
 			}
