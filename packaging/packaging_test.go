@@ -135,6 +135,7 @@ func TestDebContents(t *testing.T) {
 		"/usr/bin/concordctl":                                  "-rwxr-xr-x root/root",
 		"/usr/sbin/fence_concord_test":                         "-rwxr-xr-x root/root",
 		"/lib/systemd/system/concord-noded.service":            "-rw-r--r-- root/root",
+		"/lib/systemd/system/concord-noded@.service":           "-rw-r--r-- root/root",
 		"/usr/share/dbus-1/system.d/org.concordha.node1.conf":  "-rw-r--r-- root/root",
 		"/usr/share/dbus-1/interfaces/org.concordha.node1.xml": "-rw-r--r-- root/root",
 		"/lib/udev/rules.d/70-concord-heartbeat.rules":         "-rw-r--r-- root/root",
@@ -162,7 +163,7 @@ func TestDebContents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"  usr/sbin/concord-noded\n", "  usr/share/doc/concord/copyright\n"} {
+	for _, want := range []string{"  usr/sbin/concord-noded\n", "  usr/share/doc/concord/copyright\n", "  lib/systemd/system/concord-noded@.service\n"} {
 		if !strings.Contains(string(sums), want) {
 			t.Errorf("md5sums lacks %q:\n%s", want, sums)
 		}
