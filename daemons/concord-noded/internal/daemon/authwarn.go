@@ -72,7 +72,11 @@ type stranger struct {
 	link   uint8
 	frames uint64
 	last   time.Time
-	member bool // last seen from a node in this cluster's view: said once, not warned
+	// member: the source is a node that was in this cluster's view
+	// while it sent these frames, a host in both clusters. It stays so
+	// when the node leaves the view: its daemon of this cluster may stop
+	// while its other cluster goes on.
+	member bool
 }
 
 func (d *Daemon) warnTicks() uint64 { return d.ticks(orDefault(d.net.warnEvery, warnEvery)) }
@@ -195,10 +199,10 @@ func (d *Daemon) alsoMember(mac net.HardwareAddr) uint16 {
 //
 // Frames of another cluster from the address of a node of this view are
 // another cluster context on that host: said once, at info level, and
-// not warned about while the node stays in the view. From the address of
-// a configured node not in the view, the first warning waits one period:
-// when the two contexts start together, the other cluster's frames
-// usually come before the node joins this view.
+// not warned about, then or later. From the address of a configured node
+// not in the view, the first warning waits one period: when the two
+// contexts start together, the other cluster's frames usually come
+// before the node joins this view.
 func (d *Daemon) strangerFrame(f rxFrame, k strangerKey, claimed uint16) {
 	if len(f.src) != 6 {
 		return
@@ -219,20 +223,17 @@ func (d *Daemon) strangerFrame(f rxFrame, k strangerKey, claimed uint16) {
 	s.link = f.link
 	s.last = time.Now()
 	if !k.auth {
-		if node := d.alsoMember(f.src); node != 0 {
-			if !s.member {
-				s.member = true
-				d.dirty = true
-				who, link := d.nodeLink(node, f.src)
-				d.log.Info(fmt.Sprintf("%s (%s) is also a member of cluster id %d, another cluster context on that host; its frames of that cluster are ignored here",
-					who, link, k.cluster), "link", f.link, "mac", f.src.String(), "cluster_id", k.cluster, "node", node, "reason", "other cluster context")
-			}
-			// Counted since the last warning all the same: a warning
-			// after the node leaves the view tells how many came.
-			s.since++
+		if s.member {
 			return
 		}
-		s.member = false
+		if node := d.alsoMember(f.src); node != 0 {
+			s.member = true
+			d.dirty = true
+			who, link := d.nodeLink(node, f.src)
+			d.log.Info(fmt.Sprintf("%s (%s) is also a member of cluster id %d, another cluster context on that host; its frames of that cluster are ignored here",
+				who, link, k.cluster), "link", f.link, "mac", f.src.String(), "cluster_id", k.cluster, "node", node, "reason", "other cluster context")
+			return
+		}
 		if s.frames == 1 && d.macNode(f.src) != 0 {
 			s.once, s.at, s.since = true, d.tick, 1
 			return
@@ -287,8 +288,8 @@ func (d *Daemon) otherClusters() []nodebus.OtherCluster {
 		}
 		o := nodebus.OtherCluster{ClusterID: k.cluster, MAC: net.HardwareAddr(k.mac[:]).String(),
 			Link: s.link, Interface: d.linkName(s.link), Frames: s.frames, Last: s.last.Format(time.RFC3339)}
-		if node := d.alsoMember(net.HardwareAddr(k.mac[:])); node != 0 {
-			if n := d.cfg.Node(node); n != nil {
+		if s.member {
+			if n := d.cfg.Node(d.macNode(net.HardwareAddr(k.mac[:]))); n != nil {
 				o.AlsoMember = n.Name
 			}
 		}

@@ -251,8 +251,9 @@ func TestOtherClusterWarning(t *testing.T) {
 
 // A host in two clusters (two cluster contexts on the same NICs): frames
 // of the other cluster from a node of this view are said once, at info
-// level, shown in the status as that node's, and not warned about; once
-// the node leaves the view they are warned about again.
+// level, shown in the status as that node's, and not warned about, also
+// after the node leaves this view (its daemon of this cluster stopped,
+// the other cluster's goes on).
 func TestOtherClusterContext(t *testing.T) {
 	c := testConfig(t, 2)
 	d, lb := idleDaemon(t, c, "n1")
@@ -274,14 +275,25 @@ func TestOtherClusterContext(t *testing.T) {
 	if len(st.OtherClusters) != 1 || st.OtherClusters[0].AlsoMember != "n2" || st.OtherClusters[0].Frames != uint64(3*perMinute) {
 		t.Errorf("status: other clusters %+v, want n2's", st.OtherClusters)
 	}
-	// n2 leaves the view: its frames of cluster 6 are a fault again.
 	d.view.Members = d.view.Members[:1]
-	d.receive(rxFrame{link: 0, src: n2, data: seal(t, otherKey, 6, 2, frame.KindMembership, []byte("hb"))})
-	if m := lb.messages("another cluster (id 6)"); len(m) != 1 || !strings.Contains(m[0], "(n2's) on hb0") {
-		t.Errorf("n2 out of the view: %q, want one warning", m)
+	for range 3 * perMinute {
+		d.receive(rxFrame{link: 0, src: n2, data: seal(t, otherKey, 6, 2, frame.KindMembership, []byte("hb"))})
+		d.tick++
 	}
-	if st := d.buildStatus(); len(st.OtherClusters) != 1 || st.OtherClusters[0].AlsoMember != "" {
-		t.Errorf("status: other clusters %+v, want no member", st.OtherClusters)
+	if m := lb.messages("frames of another cluster"); len(m) != 0 {
+		t.Errorf("warned about a host in both clusters after it left this view: %q", m)
+	}
+	if st := d.buildStatus(); len(st.OtherClusters) != 1 || st.OtherClusters[0].AlsoMember != "n2" {
+		t.Errorf("status: other clusters %+v, want n2's", st.OtherClusters)
+	}
+	// Node 2's other link, never heard while n2 was in the view, is
+	// warned about (after the first period).
+	for range perMinute + 1 {
+		d.receive(rxFrame{link: 1, src: c.Node(2).Links[1].MAC, data: seal(t, otherKey, 6, 2, frame.KindMembership, []byte("hb"))})
+		d.tick++
+	}
+	if m := lb.messages("frames of another cluster (id 6)"); len(m) != 1 || !strings.Contains(m[0], "(n2's) on hb1") {
+		t.Errorf("n2's hb1 out of the view: %q, want one warning", m)
 	}
 }
 
