@@ -149,15 +149,35 @@ func TestTwoClusterContexts(t *testing.T) {
 				t.Errorf("node%d: cluster b lists node %d", i, n.Number)
 			}
 		}
-		// Each hears the other's frames on the shared links, from
-		// hosts in its own view: shown as such, not as a fault.
-		for _, s := range []nodebus.Status{a, b} {
-			for _, o := range s.OtherClusters {
-				if o.AlsoMember == "" {
-					t.Errorf("node%d, cluster %s: frames of cluster id %d from %s not recognised as another context of a member", i, s.Cluster.Name, o.ClusterID, o.MAC)
+	}
+	// Each hears the other's frames on the shared links, from hosts in
+	// its own view: shown as such, not as a fault (once the view has the
+	// host: the first frames may come before).
+	err = cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
+		for _, i := range all {
+			a, err := c.Status(ctx, i)
+			if err != nil {
+				return false, err.Error()
+			}
+			b, err := statusB(ctx, c, i)
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, s := range []nodebus.Status{a, b} {
+				if len(s.OtherClusters) == 0 {
+					return false, fmt.Sprintf("node%d, cluster %s: no other cluster heard", i, s.Cluster.Name)
+				}
+				for _, o := range s.OtherClusters {
+					if o.AlsoMember == "" {
+						return false, fmt.Sprintf("node%d, cluster %s: frames of cluster id %d from %s not recognised as another context of a member", i, s.Cluster.Name, o.ClusterID, o.MAC)
+					}
 				}
 			}
 		}
+		return true, ""
+	})
+	if err != nil {
+		t.Error(err)
 	}
 	// The text status and busctl name cluster b's daemon too.
 	out, err = c.Exec(ctx, 2, "concordctl", "--cluster", ctxB, "status")
@@ -169,10 +189,17 @@ func TestTwoClusterContexts(t *testing.T) {
 		t.Errorf("busctl ViewMembers of %s.%s: %q %v", nodebus.BusName, ctxB, out, err)
 	}
 	// Its state, runtime directory and log are its own.
-	for _, path := range []string{"/var/lib/concord/b/raft.wal", "/var/lib/concord/raft.wal", "/run/concord/b"} {
-		if _, err := c.Exec(ctx, 1, "test", "-e", path); err != nil {
-			t.Errorf("%s: %v", path, err)
+	err = cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
+		for _, path := range []string{"/var/lib/concord/b/raft.wal", "/var/lib/concord/raft.wal", "/run/concord/b"} {
+			if _, err := c.Exec(ctx, 1, "test", "-e", path); err != nil {
+				ls, _ := c.Exec(ctx, 1, "ls", "-lR", "/var/lib/concord", "/run/concord")
+				return false, fmt.Sprintf("%s: %v\n%s", path, err, ls)
+			}
 		}
+		return true, ""
+	})
+	if err != nil {
+		t.Error(err)
 	}
 	if j, err := c.Exec(ctx, 1, "journalctl", "-u", "concord-noded@"+ctxB, "--no-pager", "-o", "cat"); err != nil || !strings.Contains(j, "concord-noded started in cluster context b (bus name org.concordha.node1.b, state /var/lib/concord/b)") {
 		t.Errorf("concord-noded@b's journal does not name its context: %v\n%s", err, tail(j, 2000))
