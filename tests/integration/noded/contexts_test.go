@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/concord-ha/concord/lib/api/nodebus"
 	"github.com/concord-ha/concord/tests/harness/cluster"
@@ -204,6 +205,8 @@ func TestTwoClusterContexts(t *testing.T) {
 	if j, err := c.Exec(ctx, 1, "journalctl", "-u", "concord-noded@"+ctxB, "--no-pager", "-o", "cat"); err != nil || !strings.Contains(j, "concord-noded started in cluster context b (bus name org.concordha.node1.b, state /var/lib/concord/b)") {
 		t.Errorf("concord-noded@b's journal does not name its context: %v\n%s", err, tail(j, 2000))
 	}
+	groupsApart(t, ctx, c)
+
 	// No context that is not running, and no bad name.
 	if _, err := c.Exec(ctx, 1, "concordctl", "--cluster", "c", "status"); err == nil || !strings.Contains(err.Error(), "systemctl start concord-noded@c") {
 		t.Errorf("concordctl --cluster c status, with no such daemon: %v", err)
@@ -255,6 +258,60 @@ func TestTwoClusterContexts(t *testing.T) {
 			if strings.Contains(j, "frames of another cluster") {
 				t.Errorf("node%d %s warned about the other context's frames:\n%s", i, unit, tail(j, 3000))
 			}
+		}
+	}
+}
+
+// groupsApart: both clusters have a group g with nodes 1 and 2 in it; a
+// watcher of one cluster's g on node 1 gets that cluster's messages
+// only, although both daemons send the same D-Bus signal from the same
+// object path on node 1's bus.
+func groupsApart(t *testing.T, ctx context.Context, c *concordtest.Cluster) {
+	t.Helper()
+	ctl := map[string][]string{"a": {"concordctl"}, "b": {"concordctl", "--cluster", ctxB}}
+	for _, i := range []int{1, 2} {
+		for _, k := range []string{"a", "b"} {
+			if _, err := c.Exec(ctx, i, append(ctl[k], "group", "join", "g")...); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	time.Sleep(time.Second) // the joins are ordered before the messages
+	type watched struct {
+		out string
+		err error
+	}
+	res := map[string]chan watched{"a": make(chan watched, 1), "b": make(chan watched, 1)}
+	for k, ch := range res {
+		go func() {
+			out, err := c.Exec(ctx, 1, append(ctl[k], "group", "watch", "g", "--count", "0", "--timeout", "8s")...)
+			ch <- watched{out, err}
+		}()
+	}
+	time.Sleep(2 * time.Second) // the watchers subscribe
+	for _, k := range []string{"a", "b"} {
+		if _, err := c.Exec(ctx, 2, append(ctl[k], "group", "send", "g", "--count", "5", "from-"+k)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sender := map[string]string{"a": "2", "b": fmt.Sprint(numB(2))}
+	for k, ch := range res {
+		w := <-ch
+		if w.err != nil {
+			t.Errorf("cluster %s: group watch: %v", k, w.err)
+			continue
+		}
+		// "SEQ SENDER PAYLOAD" lines
+		var got []string
+		for _, l := range strings.Split(strings.TrimSpace(w.out), "\n") {
+			if f := strings.Fields(l); len(f) == 3 && f[1] == sender[k] {
+				got = append(got, f[2])
+			} else {
+				t.Errorf("cluster %s's watcher got %q, not a message of its own cluster", k, l)
+			}
+		}
+		if want := fmt.Sprintf("from-%[1]s-0 from-%[1]s-1 from-%[1]s-2 from-%[1]s-3 from-%[1]s-4", k); strings.Join(got, " ") != want {
+			t.Errorf("cluster %s's watcher got %q, want %s", k, got, want)
 		}
 	}
 }
