@@ -125,7 +125,7 @@ func TestTwoClusterContexts(t *testing.T) {
 			t.Fatalf("node%d: systemctl start concord-noded@b: %v: %s\n%s", i, err, out, j)
 		}
 	}
-	seqB := waitViewB(t, ctx, c, all, []uint16{numB(1), numB(2), numB(3)})
+	waitViewB(t, ctx, c, all, []uint16{numB(1), numB(2), numB(3)})
 
 	// Each cluster's status is its own.
 	var idA, idB uint32
@@ -232,7 +232,7 @@ func TestTwoClusterContexts(t *testing.T) {
 	if _, err := c.Systemctl(ctx, 3, "start", "concord-noded@"+ctxB); err != nil {
 		t.Fatal(err)
 	}
-	seqB = waitViewB(t, ctx, c, all, []uint16{numB(1), numB(2), numB(3)})
+	seqB := waitViewB(t, ctx, c, all, []uint16{numB(1), numB(2), numB(3)})
 
 	// The default cluster loses node 2: only its view changes.
 	if err := c.StopDaemon(ctx, 2); err != nil {
