@@ -42,28 +42,7 @@ func statusB(ctx context.Context, c *concordtest.Cluster, i int) (nodebus.Status
 // with exactly members, and returns its seq.
 func waitViewB(t *testing.T, ctx context.Context, c *concordtest.Cluster, nodes []int, members []uint16) uint64 {
 	t.Helper()
-	want := fmt.Sprint(members)
-	var seq uint64
-	err := cluster.Eventually(withTimeout(ctx, changeTimeout), func() (bool, string) {
-		var seqs []uint64
-		for _, i := range nodes {
-			s, err := statusB(ctx, c, i)
-			if err != nil {
-				return false, err.Error()
-			}
-			if got := fmt.Sprint(s.View.Members); got != want {
-				return false, fmt.Sprintf("node%d: cluster b view %d members %s, want %s", i, s.View.Seq, got, want)
-			}
-			seqs = append(seqs, s.View.Seq)
-		}
-		for _, q := range seqs {
-			if q != seqs[0] {
-				return false, fmt.Sprintf("cluster b view seqs differ: %v", seqs)
-			}
-		}
-		seq = seqs[0]
-		return true, ""
-	})
+	seq, err := c.WaitViewIn(ctx, ctxB, nodes, members, changeTimeout)
 	if err != nil {
 		t.Fatalf("nodes %v never agreed on cluster b's view %v: %v", nodes, members, err)
 	}
@@ -109,20 +88,13 @@ func TestTwoClusterContexts(t *testing.T) {
 		t.Fatal("cluster b's key is the default cluster's")
 	}
 	for _, i := range all {
-		if _, err := c.Exec(ctx, i, "install", "-d", "-m", "0700", "/etc/concord/b"); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.WriteFile(i, "/etc/concord/b/cluster.conf", []byte(conf.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.WriteFile(i, "/etc/concord/b/authkey", keyB, 0o600); err != nil {
+		if err := c.ConfigureIn(ctx, i, ctxB, conf.String(), keyB); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, i := range all {
-		if out, err := c.Systemctl(ctx, i, "start", "concord-noded@"+ctxB); err != nil {
-			j, _ := c.Exec(ctx, i, "journalctl", "-u", "concord-noded@"+ctxB, "--no-pager", "-n", "30")
-			t.Fatalf("node%d: systemctl start concord-noded@b: %v: %s\n%s", i, err, out, j)
+		if err := c.StartDaemonIn(ctx, i, ctxB); err != nil {
+			t.Fatal(err)
 		}
 	}
 	waitViewB(t, ctx, c, all, []uint16{numB(1), numB(2), numB(3)})
@@ -229,7 +201,7 @@ func TestTwoClusterContexts(t *testing.T) {
 	if _, err := c.Exec(ctx, 3, "test", "-d", "/run/concord"); err != nil {
 		t.Error("/run/concord went with concord-noded@b")
 	}
-	if _, err := c.Systemctl(ctx, 3, "start", "concord-noded@"+ctxB); err != nil {
+	if err := c.StartDaemonIn(ctx, 3, ctxB); err != nil {
 		t.Fatal(err)
 	}
 	seqB := waitViewB(t, ctx, c, all, []uint16{numB(1), numB(2), numB(3)})
