@@ -55,6 +55,8 @@ ln -s libconcord.so.1.0.0 "$ROOT$LIBDIR/libconcord.so.1"
 GLIBC=$(objdump -T "$LIB" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n 1)
 
 install -D -m 0644 "$SRC/units/concord-noded.service" "$ROOT/lib/systemd/system/concord-noded.service"
+# One more cluster this host is a member of: concord-noded@NAME.
+install -D -m 0644 "$SRC/units/concord-noded@.service" "$ROOT/lib/systemd/system/concord-noded@.service"
 install -D -m 0644 "$SRC/units/org.concordha.node1.conf" "$ROOT/usr/share/dbus-1/system.d/org.concordha.node1.conf"
 for x in "$SRC"/units/*.xml "$SRC"/daemons/concord-noded/*.xml "$SRC"/lib/api/nodebus/org.concordha.*.xml; do
 	[ -e "$x" ] || continue
@@ -109,7 +111,9 @@ Description: high-availability cluster stack, systemd-native
  Concord's fence agents, which can be run by hand or by Pacemaker, and
  libconcord, the C library of process groups (concord-dev builds with
  it). Nothing starts on installation: write /etc/concord/cluster.conf
- and the key, then enable concord-noded.service.
+ and the key, then enable concord-noded.service. A host in more clusters
+ runs one concord-noded@NAME.service for each other one, configured in
+ /etc/concord/NAME.
 CONTROL
 
 cat >"$ROOT/DEBIAN/postinst" <<'SCRIPT'
@@ -134,7 +138,9 @@ cat >"$ROOT/DEBIAN/prerm" <<'SCRIPT'
 #!/bin/sh
 set -e
 if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
-	deb-systemd-invoke stop concord-noded.service >/dev/null || true
+	# With the other cluster contexts' instances, whichever are loaded
+	# (systemctl takes the pattern).
+	deb-systemd-invoke stop concord-noded.service 'concord-noded@*.service' >/dev/null || true
 fi
 exit 0
 SCRIPT

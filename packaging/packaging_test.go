@@ -138,6 +138,7 @@ func TestDebContents(t *testing.T) {
 		"/usr/bin/concordctl":                                  "-rwxr-xr-x root/root",
 		"/usr/sbin/fence_concord_test":                         "-rwxr-xr-x root/root",
 		"/lib/systemd/system/concord-noded.service":            "-rw-r--r-- root/root",
+		"/lib/systemd/system/concord-noded@.service":           "-rw-r--r-- root/root",
 		"/usr/share/dbus-1/system.d/org.concordha.node1.conf":  "-rw-r--r-- root/root",
 		"/usr/share/dbus-1/interfaces/org.concordha.node1.xml": "-rw-r--r-- root/root",
 		"/lib/udev/rules.d/70-concord-heartbeat.rules":         "-rw-r--r-- root/root",
@@ -159,7 +160,7 @@ func TestDebContents(t *testing.T) {
 	}
 	ctrl := control(t, deb)
 	for file, want := range map[string][]string{
-		"md5sums": {"  usr/sbin/concord-noded\n", "  usr/share/doc/concord/copyright\n", "  usr/lib/x86_64-linux-gnu/libconcord.so.1.0.0\n"},
+		"md5sums": {"  usr/sbin/concord-noded\n", "  usr/share/doc/concord/copyright\n", "  usr/lib/x86_64-linux-gnu/libconcord.so.1.0.0\n", "  lib/systemd/system/concord-noded@.service\n"},
 		// ldconfig after installation; what links libconcord depends on
 		// this package from this version on.
 		"triggers": {"activate-noawait ldconfig\n"},

@@ -18,6 +18,8 @@ import (
 
 const (
 	busName = "org.concordha.node1"
+	// ctxBus is the name of concord-noded@b, a second cluster context.
+	ctxBus  = busName + ".b"
 	objPath = "/org/concordha/node1"
 	mgrIfc  = "org.concordha.node1.Manager"
 )
@@ -142,7 +144,7 @@ func privateBus(t *testing.T) string {
 
 // serve owns the name as root and answers every Manager method and
 // Properties Get/GetAll/Set with a string, whatever the arguments.
-func serve(t *testing.T, addr string, methods []string) {
+func serve(t *testing.T, addr, name string, methods []string) {
 	t.Helper()
 	conn, err := dbus.Connect(addr)
 	if err != nil {
@@ -164,16 +166,16 @@ func serve(t *testing.T, addr string, methods []string) {
 	if err := conn.ExportMethodTable(map[string]any{"Introspect": reply}, objPath, "org.freedesktop.DBus.Introspectable"); err != nil {
 		t.Fatal(err)
 	}
-	r, err := conn.RequestName(busName, dbus.NameFlagDoNotQueue)
+	r, err := conn.RequestName(name, dbus.NameFlagDoNotQueue)
 	if err != nil || r != dbus.RequestNameReplyPrimaryOwner {
-		t.Fatalf("root cannot own %s: %v %v", busName, r, err)
+		t.Fatalf("root cannot own %s: %v %v", name, r, err)
 	}
 }
 
 // call runs dbus-send as uid/gid and returns its error output ("" on success).
-func call(addr string, uid uint32, ifc, member string) string {
+func call(addr, name string, uid uint32, ifc, member string) string {
 	cmd := exec.Command("dbus-send", "--bus="+addr, "--print-reply", "--reply-timeout=5000",
-		"--dest="+busName, objPath, ifc+"."+member)
+		"--dest="+name, objPath, ifc+"."+member)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
 	out, err := cmd.CombinedOutput()
 	if err == nil {
@@ -186,10 +188,13 @@ func call(addr string, uid uint32, ifc, member string) string {
 	return err.Error()
 }
 
+// The policy covers the default context's name and every other
+// context's (org.concordha.node1.NAME) alike.
 func TestBusPolicy(t *testing.T) {
 	methods := managerMethods(t)
 	addr := privateBus(t)
-	serve(t, addr, methods)
+	serve(t, addr, busName, methods)
+	serve(t, addr, ctxBus, methods)
 
 	const nobody = 65534
 	type tc struct {
@@ -208,27 +213,38 @@ func TestBusPolicy(t *testing.T) {
 	for _, m := range methods {
 		cases = append(cases, tc{nobody, mgrIfc, m, readOnly[m]}, tc{0, mgrIfc, m, true})
 	}
-	for _, c := range cases {
-		t.Run(fmt.Sprintf("uid%d/%s", c.uid, c.member), func(t *testing.T) {
-			out := call(addr, c.uid, c.ifc, c.member)
-			denied := strings.Contains(out, "AccessDenied")
-			switch {
-			case c.allowed && out != "":
-				t.Errorf("uid %d calling %s.%s: %s; want it allowed", c.uid, c.ifc, c.member, out)
-			case !c.allowed && !denied:
-				t.Errorf("uid %d calling %s.%s: %q; want AccessDenied", c.uid, c.ifc, c.member, out)
-			}
-		})
+	for _, name := range []string{busName, ctxBus} {
+		for _, c := range cases {
+			t.Run(fmt.Sprintf("%s/uid%d/%s", name, c.uid, c.member), func(t *testing.T) {
+				out := call(addr, name, c.uid, c.ifc, c.member)
+				denied := strings.Contains(out, "AccessDenied")
+				switch {
+				case c.allowed && out != "":
+					t.Errorf("uid %d calling %s.%s: %s; want it allowed", c.uid, c.ifc, c.member, out)
+				case !c.allowed && !denied:
+					t.Errorf("uid %d calling %s.%s: %q; want AccessDenied", c.uid, c.ifc, c.member, out)
+				}
+			})
+		}
 	}
-	// Only root may own the name.
-	if out := ownAs(addr, nobody); !strings.Contains(out, "AccessDenied") {
-		t.Errorf("nobody owning %s: %q; want AccessDenied", busName, out)
+	// Only root may own the names, and only those of the prefix as a
+	// whole element.
+	for _, name := range []string{busName, ctxBus, busName + ".other"} {
+		if out := ownAs(addr, name, nobody); !strings.Contains(out, "AccessDenied") {
+			t.Errorf("nobody owning %s: %q; want AccessDenied", name, out)
+		}
+	}
+	if out := ownAs(addr, busName+".other", 0); strings.Contains(out, "Error") {
+		t.Errorf("root owning %s.other: %q; want it allowed", busName, out)
+	}
+	if out := ownAs(addr, busName+"x", 0); !strings.Contains(out, "AccessDenied") {
+		t.Errorf("root owning %sx: %q; want AccessDenied (not a context's name)", busName, out)
 	}
 }
 
-func ownAs(addr string, uid uint32) string {
+func ownAs(addr, name string, uid uint32) string {
 	cmd := exec.Command("dbus-send", "--bus="+addr, "--print-reply", "--dest=org.freedesktop.DBus",
-		"/org/freedesktop/DBus", "org.freedesktop.DBus.RequestName", "string:"+busName, "uint32:4")
+		"/org/freedesktop/DBus", "org.freedesktop.DBus.RequestName", "string:"+name, "uint32:4")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
 	out, _ := cmd.CombinedOutput()
 	return string(out)
@@ -237,17 +253,11 @@ func ownAs(addr string, uid uint32) string {
 // TestServiceUnit checks the unit with systemd's own parser. The binary is
 // not installed on the build host, so a copy runs /bin/true instead.
 func TestServiceUnit(t *testing.T) {
-	if _, err := exec.LookPath("systemd-analyze"); err != nil {
-		t.Skip("SKIP: needs systemd-analyze (Debian package systemd)")
-	}
 	b, err := os.ReadFile("concord-noded.service")
 	if err != nil {
 		t.Fatal(err)
 	}
-	unit := strings.Replace(string(b), "ExecStart=/usr/sbin/concord-noded", "ExecStart=/bin/true", 1)
-	if unit == string(b) {
-		t.Fatal("concord-noded.service: no ExecStart=/usr/sbin/concord-noded")
-	}
+	unit := string(b)
 	// No start timeout: READY=1 waits for a working heartbeat link, and a
 	// node whose NICs have no carrier must not be killed and restarted
 	// in a loop meanwhile.
@@ -257,12 +267,93 @@ func TestServiceUnit(t *testing.T) {
 			t.Errorf("concord-noded.service lacks %s", want)
 		}
 	}
-	p := filepath.Join(t.TempDir(), "concord-noded.service")
-	if err := os.WriteFile(p, []byte(unit), 0o644); err != nil {
+	verifyUnit(t, "concord-noded.service", unit, "")
+}
+
+// verifyUnit runs systemd-analyze verify on the unit file text, saved as
+// name in a temp dir, with ExecStart's program replaced by /bin/true (the
+// binary is not installed on the build host); instance, if not "",
+// verifies that instance of a template.
+func verifyUnit(t *testing.T, name, text, instance string) {
+	t.Helper()
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Skip("SKIP: needs systemd-analyze (Debian package systemd)")
+	}
+	unit := strings.Replace(text, "ExecStart=/usr/sbin/concord-noded", "ExecStart=/bin/true", 1)
+	if unit == text {
+		t.Fatalf("%s: no ExecStart=/usr/sbin/concord-noded", name)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(unit), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("systemd-analyze", "verify", "--man=no", p).CombinedOutput()
-	if err != nil || len(out) > 0 {
-		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	target := filepath.Join(dir, name)
+	if instance != "" {
+		target = filepath.Join(dir, strings.Replace(name, "@.", "@"+instance+".", 1))
 	}
+	out, err := exec.Command("systemd-analyze", "verify", "--man=no", target).CombinedOutput()
+	if err != nil || len(out) > 0 {
+		t.Errorf("systemd-analyze verify %s: %v\n%s", filepath.Base(target), err, out)
+	}
+}
+
+// TestTemplateUnit checks concord-noded@.service, the unit of a named
+// cluster context, with systemd's parser on an instance, and that it
+// differs from concord-noded.service only where the context must: a
+// hardening line added to one and not the other fails here.
+func TestTemplateUnit(t *testing.T) {
+	plain, err := os.ReadFile("concord-noded.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := os.ReadFile("concord-noded@.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Settings (comments aside) of each, in order.
+	settings := func(b []byte) []string {
+		var s []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+				s = append(s, l)
+			}
+		}
+		return s
+	}
+	// What the template must say instead of the plain unit's line; ""
+	// drops the plain unit's line.
+	instead := map[string]string{
+		"Description=Concord node daemon: heartbeat links, membership, quorum, replicated configuration": "Description=Concord node daemon of cluster context %i: heartbeat links, membership, quorum, replicated configuration",
+		"BusName=" + busName:                "BusName=" + busName + ".%i",
+		"ExecStart=/usr/sbin/concord-noded": "ExecStart=/usr/sbin/concord-noded --cluster %i",
+		"StateDirectory=concord":            "StateDirectory=concord/%i",
+		"RuntimeDirectory=concord":          "RuntimeDirectory=concord/%i",
+		"RuntimeDirectoryPreserve=yes":      "",
+		"ReadWritePaths=-/etc/concord":      "ReadWritePaths=-/etc/concord/%i",
+	}
+	var want []string
+	for _, l := range settings(plain) {
+		w, ok := instead[l]
+		if !ok {
+			want = append(want, l)
+			continue
+		}
+		delete(instead, l)
+		if w != "" {
+			want = append(want, w)
+		}
+	}
+	for l := range instead {
+		t.Errorf("concord-noded.service lacks %q", l)
+	}
+	if got := settings(tmpl); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("concord-noded@.service differs from concord-noded.service beyond the context:\n--- got\n%s\n--- want\n%s",
+			strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// The plain unit keeps /run/concord, where the contexts' directories
+	// are, when it stops.
+	if !strings.Contains(string(plain), "\nRuntimeDirectoryPreserve=yes\n") {
+		t.Error("concord-noded.service: stopping it would remove /run/concord with the other contexts' sockets")
+	}
+	verifyUnit(t, "concord-noded@.service", string(tmpl), "b")
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/concord-ha/concord/daemons/concord-noded/internal/busapi"
 	"github.com/concord-ha/concord/daemons/concord-noded/internal/daemon"
+	"github.com/concord-ha/concord/lib/api/clusterctx"
 	"github.com/concord-ha/concord/lib/api/config"
 	"github.com/concord-ha/concord/lib/sys/jlog"
 	"github.com/concord-ha/concord/lib/sys/version"
@@ -39,11 +40,12 @@ const (
 
 func main() {
 	var o daemon.Options
-	flag.StringVar(&o.ConfigPath, "config", config.DefaultPath, "cluster configuration `file`")
-	flag.StringVar(&o.KeyPath, "key", frame.DefaultKeyPath, "cluster key `file` (mode 0600)")
-	flag.StringVar(&o.StateDir, "state", "/var/lib/concord", "state `directory` for the replicated configuration")
+	cluster := flag.String("cluster", "", "cluster context `name`: run this host's member of that cluster, with its own configuration, key, state and bus name (default: the default context)")
+	flag.StringVar(&o.ConfigPath, "config", "", "cluster configuration `file` (default "+config.DefaultPath+", with --cluster NAME /etc/concord/NAME/cluster.conf)")
+	flag.StringVar(&o.KeyPath, "key", "", "cluster key `file`, mode 0600 (default "+frame.DefaultKeyPath+", with --cluster NAME /etc/concord/NAME/authkey)")
+	flag.StringVar(&o.StateDir, "state", "", "state `directory` for the replicated configuration (default "+clusterctx.StateRoot+", with --cluster NAME "+clusterctx.StateRoot+"/NAME)")
 	flag.StringVar(&o.NodeName, "node", "", "this node's `name` in the configuration (default: host name)")
-	flag.StringVar(&o.GroupSocket, "group-socket", "/run/concord/groups.sock", "`path` of the process-group socket (empty: serve no process groups)")
+	flag.StringVar(&o.GroupSocket, "group-socket", "", "`path` of the process-group socket (default /run/concord/groups.sock, with --cluster NAME /run/concord/NAME/groups.sock; none: serve no process groups)")
 	debug := flag.Bool("debug", false, "log debug messages")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to `file` until the daemon stops (for finding what costs CPU)")
@@ -61,6 +63,13 @@ func main() {
 		fmt.Fprintf(os.Stderr, "concord-noded: unexpected argument %q\n", flag.Arg(0))
 		os.Exit(exitUsage)
 	}
+	cc, err := clusterctx.Parse(*cluster)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "concord-noded: --cluster: %v\n", err)
+		os.Exit(exitUsage)
+	}
+	o.Context = cc
+	contextDefaults(&o, cc)
 	level := slog.LevelInfo
 	if *debug {
 		level = slog.LevelDebug
@@ -90,7 +99,7 @@ func main() {
 	// The bus name is taken before the loop runs, which tells systemd
 	// READY=1 (once a heartbeat link works): a client that sees the unit
 	// started finds the API.
-	bus, err := busapi.Open(d, busapi.Options{Logger: o.Logger, LogControl: logControl})
+	bus, err := busapi.Open(d, busapi.Options{Logger: o.Logger, LogControl: logControl, BusName: cc.BusName()})
 	if err != nil {
 		cannotStart(o.Logger, err)
 		os.Exit(exitFailed)
@@ -103,6 +112,26 @@ func main() {
 		o.Logger.Error("stopped: " + err.Error())
 		pprof.StopCPUProfile()
 		os.Exit(exitFailed)
+	}
+}
+
+// contextDefaults fills the paths not given on the command line with
+// those of the cluster context.
+func contextDefaults(o *daemon.Options, cc clusterctx.Context) {
+	if o.ConfigPath == "" {
+		o.ConfigPath = cc.ConfigPath()
+	}
+	if o.KeyPath == "" {
+		o.KeyPath = cc.KeyPath()
+	}
+	if o.StateDir == "" {
+		o.StateDir = cc.StateDir()
+	}
+	switch o.GroupSocket {
+	case "":
+		o.GroupSocket = cc.GroupSocket()
+	case "none":
+		o.GroupSocket = ""
 	}
 }
 

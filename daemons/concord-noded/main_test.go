@@ -359,3 +359,33 @@ func privateBus(t *testing.T) string {
 		}
 	}
 }
+
+// --cluster NAME chooses the context's paths; a path given by its own
+// flag still wins; a bad name is a bad command line, said clearly.
+func TestClusterContext(t *testing.T) {
+	if _, err := os.Stat("/etc/concord/ctxtest"); err == nil {
+		t.Skip("SKIP: /etc/concord/ctxtest exists on this host")
+	}
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"bad name", []string{"-cluster", "Prod"}, exitUsage, `--cluster: cluster context "Prod": must start with a lowercase letter`},
+		{"reserved", []string{"-cluster", "default"}, exitUsage, `cluster context "default": is reserved`},
+		{"its config", []string{"-cluster", "ctxtest", "-state", dir}, exitConfig, "/etc/concord/ctxtest/cluster.conf"},
+		{"config flag wins", []string{"-cluster", "ctxtest", "-config", filepath.Join(dir, "mine.conf"), "-state", dir}, exitConfig, "mine.conf"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stderr := run(t, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d\n%s", code, tc.code, stderr)
+			}
+			if (tc.code == exitUsage || logsVisible(t)) && !strings.Contains(stderr, tc.want) {
+				t.Errorf("stderr does not say %q:\n%s", tc.want, stderr)
+			}
+		})
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/concord-ha/concord/lib/api/clusterctx"
 	"github.com/concord-ha/concord/lib/api/groupwire"
 )
 
@@ -37,34 +38,17 @@ type Options struct {
 }
 
 // SocketPath is the socket of a cluster context: $CONCORD_GROUP_SOCKET when
-// set, otherwise /run/concord/groups.sock for "" and
-// /run/concord/NAME/groups.sock for NAME.
+// set, otherwise the context's (lib/api/clusterctx): /run/concord/groups.sock
+// for "" and /run/concord/NAME/groups.sock for NAME.
 func SocketPath(clusterContext string) (string, error) {
 	if p := os.Getenv(EnvSocket); p != "" {
 		return p, nil
 	}
-	if clusterContext == "" {
-		return filepath.Join(RunDir, "groups.sock"), nil
+	c, err := clusterctx.Parse(clusterContext)
+	if err != nil {
+		return "", fmt.Errorf("groupclient: %w", err)
 	}
-	if err := checkContext(clusterContext); err != nil {
-		return "", err
-	}
-	return filepath.Join(RunDir, clusterContext, "groups.sock"), nil
-}
-
-// checkContext takes a cluster name as the configuration does: 1..32
-// characters of [A-Za-z0-9_.-], and never "." or "..", which would name
-// another directory.
-func checkContext(s string) error {
-	if len(s) > 32 || s == "." || s == ".." {
-		return fmt.Errorf("groupclient: cluster context %q: want a cluster name of 1..32 characters of [A-Za-z0-9_.-]", s)
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-') {
-			return fmt.Errorf("groupclient: cluster context %q: character %q is not one of [A-Za-z0-9_.-]", s, r)
-		}
-	}
-	return nil
+	return c.GroupSocket(), nil
 }
 
 // clientName makes the program's name fit hello's client name.

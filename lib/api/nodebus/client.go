@@ -24,6 +24,7 @@ var ErrLost = errors.New("lost concord-noded")
 // name, or wraps ErrLost.
 type Client struct {
 	conn *dbus.Conn
+	bus  string // the daemon's bus name
 	obj  dbus.BusObject
 
 	subOnce sync.Once
@@ -59,14 +60,19 @@ func (e JobEnded) Err() error {
 }
 
 // Dial connects to concord-noded on the system bus.
-func Dial() (*Client, error) {
+func Dial() (*Client, error) { return DialName(BusName) }
+
+// DialName connects to the concord-noded that owns the bus name on the
+// system bus: BusName, or the name of another cluster context (see
+// lib/api/clusterctx).
+func DialName(name string) (*Client, error) {
 	// The sequential handler keeps signals in order; the default one may
 	// reorder them under load, and group deliveries must not be.
 	conn, err := dbus.ConnectSystemBus(dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()))
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the system bus: %w", err)
 	}
-	return NewClient(conn), nil
+	return NewClientName(conn, name), nil
 }
 
 // DialAddress connects to concord-noded on the bus at addr.
@@ -80,8 +86,11 @@ func DialAddress(addr string) (*Client, error) {
 
 // NewClient is a client on conn, which it owns from now on. Make conn with
 // the sequential signal handler if signals must come in order.
-func NewClient(conn *dbus.Conn) *Client {
-	return &Client{conn: conn, obj: conn.Object(BusName, ManagerPath), ended: map[dbus.ObjectPath]JobEnded{},
+func NewClient(conn *dbus.Conn) *Client { return NewClientName(conn, BusName) }
+
+// NewClientName is NewClient for the concord-noded that owns the bus name.
+func NewClientName(conn *dbus.Conn, name string) *Client {
+	return &Client{conn: conn, bus: name, obj: conn.Object(name, ManagerPath), ended: map[dbus.ObjectPath]JobEnded{},
 		started: map[dbus.ObjectPath]uint64{}, changed: make(chan struct{})}
 }
 
@@ -162,13 +171,13 @@ func (c *Client) subscribe() error {
 		ch := make(chan *dbus.Signal, 64)
 		c.conn.Signal(ch)
 		go c.pump(ch)
-		if err := c.conn.AddMatchSignal(dbus.WithMatchSender(BusName), dbus.WithMatchObjectPath(ManagerPath),
+		if err := c.conn.AddMatchSignal(dbus.WithMatchSender(c.bus), dbus.WithMatchObjectPath(ManagerPath),
 			dbus.WithMatchInterface(ManagerIface), dbus.WithMatchMember("JobRemoved")); err != nil {
 			c.subErr = callErr(err, false)
 			return
 		}
 		if err := c.conn.AddMatchSignal(dbus.WithMatchSender("org.freedesktop.DBus"), dbus.WithMatchInterface("org.freedesktop.DBus"),
-			dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, BusName)); err != nil {
+			dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, c.bus)); err != nil {
 			c.subErr = callErr(err, false)
 		}
 	})
@@ -195,7 +204,7 @@ func (c *Client) pump(ch chan *dbus.Signal) {
 			c.mu.Unlock()
 		case "org.freedesktop.DBus.NameOwnerChanged":
 			var name, old, owner string
-			if err := dbus.Store(s.Body, &name, &old, &owner); err == nil && name == BusName && old != "" {
+			if err := dbus.Store(s.Body, &name, &old, &owner); err == nil && name == c.bus && old != "" {
 				c.mu.Lock()
 				c.gen++
 				// A new daemon numbers its jobs afresh: the old one's

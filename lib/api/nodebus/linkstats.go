@@ -46,6 +46,10 @@ type OtherCluster struct {
 	Interface string `json:"interface"`
 	Frames    uint64 `json:"frames"`
 	Last      string `json:"last"` // RFC 3339
+	// AlsoMember is the node of this cluster's view whose address sends
+	// them: that host is a member of both clusters (another cluster
+	// context), so they are expected, not a fault.
+	AlsoMember string `json:"also_member,omitempty"`
 }
 
 // LinkStatRow is a LinkStat as GetLinkStats sends it on D-Bus:

@@ -117,7 +117,7 @@ type Node struct {
 	flushStable uint64 // stable point our last Flush reported
 	// knownStable is the highest seq we know every member received.
 	knownStable uint64
-	ackDue      bool // an ack waits for the next Ready
+	ackDue      bool   // an ack waits for the next Ready
 	nextSeq     uint64 // sequencer: next seq to assign
 	seqOrigin   map[NodeID]originOrder
 	seqHeld     map[NodeID]map[uint64]Message // sequencer: early DATA per origin

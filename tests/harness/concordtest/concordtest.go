@@ -110,6 +110,30 @@ func (c *Cluster) Configure(i int, conf string) error {
 	return c.WriteFile(i, "/etc/concord/authkey", c.Key, 0o600)
 }
 
+// ConfigureIn writes the configuration and key of cluster context name
+// into node i: /etc/concord/NAME/, made with mode 0700 as concordctl
+// keygen makes it.
+func (c *Cluster) ConfigureIn(ctx context.Context, i int, name, conf string, key []byte) error {
+	dir := "/etc/concord/" + name
+	if _, err := c.Exec(ctx, i, "install", "-d", "-m", "0700", dir); err != nil {
+		return err
+	}
+	if err := c.WriteFile(i, dir+"/cluster.conf", []byte(conf), 0o644); err != nil {
+		return err
+	}
+	return c.WriteFile(i, dir+"/authkey", key, 0o600)
+}
+
+// StartDaemonIn starts concord-noded@name on node i with systemctl.
+func (c *Cluster) StartDaemonIn(ctx context.Context, i int, name string) error {
+	unit := "concord-noded@" + name
+	if out, err := c.Systemctl(ctx, i, "start", unit); err != nil {
+		j, _ := c.Exec(ctx, i, "journalctl", "-u", unit, "--no-pager", "-n", "30")
+		return fmt.Errorf("node%d: systemctl start %s: %v: %s\n%s", i, unit, err, out, j)
+	}
+	return nil
+}
+
 // StartDaemon starts concord-noded on node i with systemctl.
 func (c *Cluster) StartDaemon(ctx context.Context, i int) error {
 	out, err := c.Systemctl(ctx, i, "start", "concord-noded")
@@ -137,13 +161,23 @@ func (c *Cluster) Exec(ctx context.Context, i int, argv ...string) (string, erro
 
 // Status is `concordctl --json status` on node i.
 func (c *Cluster) Status(ctx context.Context, i int) (nodebus.Status, error) {
+	return c.StatusIn(ctx, i, "")
+}
+
+// StatusIn is `concordctl --cluster name --json status` on node i: the
+// status of cluster context name ("" is the default context).
+func (c *Cluster) StatusIn(ctx context.Context, i int, name string) (nodebus.Status, error) {
 	var s nodebus.Status
-	out, err := c.Exec(ctx, i, "concordctl", "--json", "status")
+	argv := []string{"concordctl", "--json", "status"}
+	if name != "" {
+		argv = []string{"concordctl", "--cluster", name, "--json", "status"}
+	}
+	out, err := c.Exec(ctx, i, argv...)
 	if err != nil {
 		return s, err
 	}
 	if err := json.Unmarshal([]byte(out), &s); err != nil {
-		return s, fmt.Errorf("node%d: concordctl --json status: %v: %q", i, err, out)
+		return s, fmt.Errorf("node%d: %s: %v: %q", i, strings.Join(argv, " "), err, out)
 	}
 	return s, nil
 }
@@ -186,6 +220,11 @@ func (c *Cluster) BusView(ctx context.Context, i int) (seq uint64, members []uin
 // WaitView waits until every node in nodes has installed the same view with
 // exactly members, and returns its seq.
 func (c *Cluster) WaitView(ctx context.Context, nodes []int, members []uint16, timeout time.Duration) (uint64, error) {
+	return c.WaitViewIn(ctx, "", nodes, members, timeout)
+}
+
+// WaitViewIn is WaitView for cluster context name ("" is the default).
+func (c *Cluster) WaitViewIn(ctx context.Context, name string, nodes []int, members []uint16, timeout time.Duration) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	want := fmt.Sprint(members)
@@ -193,7 +232,7 @@ func (c *Cluster) WaitView(ctx context.Context, nodes []int, members []uint16, t
 	err := cluster.Eventually(ctx, func() (bool, string) {
 		var seqs []uint64
 		for _, i := range nodes {
-			s, err := c.Status(ctx, i)
+			s, err := c.StatusIn(ctx, i, name)
 			if err != nil {
 				return false, err.Error()
 			}

@@ -44,6 +44,9 @@ type Options struct {
 	// Conn is the bus to serve on; nil: connect to the system bus. Open
 	// owns it either way and closes it in Close.
 	Conn *dbus.Conn
+	// BusName is the name to own: "" is nodebus.BusName, the default
+	// cluster context's; another context's is its own (lib/api/clusterctx).
+	BusName string
 }
 
 // Bus is the adapter on one connection.
@@ -96,12 +99,16 @@ func Open(be Backend, o Options) (*Bus, error) {
 	// The first status, before the name is taken: no client sees the
 	// properties' zero values.
 	b.apply(be.Status(), map[string]uint64{})
-	reply, err := conn.RequestName(nodebus.BusName, dbus.NameFlagDoNotQueue)
+	name := o.BusName
+	if name == "" {
+		name = nodebus.BusName
+	}
+	reply, err := conn.RequestName(name, dbus.NameFlagDoNotQueue)
 	if err != nil {
-		return fail(fmt.Errorf("dbus: request name %s: %w", nodebus.BusName, err))
+		return fail(fmt.Errorf("dbus: request name %s: %w", name, err))
 	}
 	if reply != dbus.RequestNameReplyPrimaryOwner {
-		return fail(fmt.Errorf("dbus: name %s is already owned (is another concord-noded running?)", nodebus.BusName))
+		return fail(fmt.Errorf("dbus: name %s is already owned (is another concord-noded of this cluster context running?)", name))
 	}
 	go b.serve()
 	return b, nil

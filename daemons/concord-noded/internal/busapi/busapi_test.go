@@ -477,3 +477,33 @@ func TestAdapterImportsNoCore(t *testing.T) {
 		t.Fatalf("go list found %d packages; it did not list busapi's dependencies", n)
 	}
 }
+
+// The daemons of two cluster contexts serve on one bus, each under its
+// own name; a client of one reaches that one's status only, and the name
+// cannot be taken twice.
+func TestTwoContextsOwnTheirNames(t *testing.T) {
+	addr := nodebustest.Bus(t)
+	open := func(name, cluster string) {
+		f := &fake{}
+		s := threeNodes()
+		s.Cluster.Name = cluster
+		f.set(s)
+		b, err := Open(f, Options{Conn: nodebustest.Conn(t, addr), BusName: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.Close)
+	}
+	open("", "first")
+	open(nodebus.BusName+".b", "second")
+	for name, want := range map[string]string{nodebus.BusName: "first", nodebus.BusName + ".b": "second"} {
+		c := nodebus.NewClientName(nodebustest.Conn(t, addr), name)
+		if s, err := c.Status(); err != nil || s.Cluster.Name != want {
+			t.Errorf("%s: cluster %q, %v; want %q", name, s.Cluster.Name, err, want)
+		}
+	}
+	_, err := Open(&fake{}, Options{Conn: nodebustest.Conn(t, addr), BusName: nodebus.BusName + ".b"})
+	if err == nil || !strings.Contains(err.Error(), "name org.concordha.node1.b is already owned") {
+		t.Errorf("a second owner of org.concordha.node1.b: %v", err)
+	}
+}

@@ -72,6 +72,11 @@ type stranger struct {
 	link   uint8
 	frames uint64
 	last   time.Time
+	// member: the source is a node that was in this cluster's view
+	// while it sent these frames, a host in both clusters. It stays so
+	// when the node leaves the view: its daemon of this cluster may stop
+	// while its other cluster goes on.
+	member bool
 }
 
 func (d *Daemon) warnTicks() uint64 { return d.ticks(orDefault(d.net.warnEvery, warnEvery)) }
@@ -172,8 +177,32 @@ func (d *Daemon) otherCluster(f rxFrame, h frame.Header) {
 	d.strangerFrame(f, strangerKey{cluster: h.Cluster}, h.Sender)
 }
 
+// alsoMember is the configured node, other than this one, whose link has
+// the address mac, if it is in this cluster's view: frames of another
+// cluster from it come from another cluster context on that host
+// (concord-noded@NAME), which shares the heartbeat NICs on purpose.
+func (d *Daemon) alsoMember(mac net.HardwareAddr) uint16 {
+	node := d.macNode(mac)
+	if node == 0 || node == d.self.Number {
+		return 0
+	}
+	for _, m := range d.view.Members {
+		if uint16(m) == node {
+			return node
+		}
+	}
+	return 0
+}
+
 // strangerFrame counts a frame of a source that is no configured node of
 // this cluster and warns about it, rate-limited per source.
+//
+// Frames of another cluster from the address of a node of this view are
+// another cluster context on that host: said once, at info level, and
+// not warned about, then or later. From the address of a configured node
+// not in the view, the first warning waits one period: when the two
+// contexts start together, the other cluster's frames usually come
+// before the node joins this view.
 func (d *Daemon) strangerFrame(f rxFrame, k strangerKey, claimed uint16) {
 	if len(f.src) != 6 {
 		return
@@ -193,6 +222,23 @@ func (d *Daemon) strangerFrame(f rxFrame, k strangerKey, claimed uint16) {
 	s.frames++
 	s.link = f.link
 	s.last = time.Now()
+	if !k.auth {
+		if s.member {
+			return
+		}
+		if node := d.alsoMember(f.src); node != 0 {
+			s.member = true
+			d.dirty = true
+			who, link := d.nodeLink(node, f.src)
+			d.log.Info(fmt.Sprintf("%s (%s) is also a member of cluster id %d, another cluster context on that host; its frames of that cluster are ignored here",
+				who, link, k.cluster), "link", f.link, "mac", f.src.String(), "cluster_id", k.cluster, "node", node, "reason", "other cluster context")
+			return
+		}
+		if s.frames == 1 && d.macNode(f.src) != 0 {
+			s.once, s.at, s.since = true, d.tick, 1
+			return
+		}
+	}
 	if !s.due(d.tick, d.warnTicks()) {
 		return
 	}
@@ -240,8 +286,14 @@ func (d *Daemon) otherClusters() []nodebus.OtherCluster {
 		if k.auth {
 			continue
 		}
-		out = append(out, nodebus.OtherCluster{ClusterID: k.cluster, MAC: net.HardwareAddr(k.mac[:]).String(),
-			Link: s.link, Interface: d.linkName(s.link), Frames: s.frames, Last: s.last.Format(time.RFC3339)})
+		o := nodebus.OtherCluster{ClusterID: k.cluster, MAC: net.HardwareAddr(k.mac[:]).String(),
+			Link: s.link, Interface: d.linkName(s.link), Frames: s.frames, Last: s.last.Format(time.RFC3339)}
+		if s.member {
+			if n := d.cfg.Node(d.macNode(net.HardwareAddr(k.mac[:]))); n != nil {
+				o.AlsoMember = n.Name
+			}
+		}
+		out = append(out, o)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].ClusterID != out[j].ClusterID {

@@ -236,12 +236,64 @@ func TestOtherClusterWarning(t *testing.T) {
 		t.Errorf("link stats: the drops of addresses of no node: %+v", stats)
 	}
 
-	// Node 2 with a cluster.conf of another cluster: named.
+	// Node 2 with a cluster.conf of another cluster: named, after a
+	// period in which it did not join this view.
 	d.tick += perMinute
-	d.receive(rxFrame{link: 0, src: c.Node(2).Links[0].MAC, data: seal(t, testKey, 5, 2, frame.KindMembership, []byte("hb"))})
-	want = "frames of another cluster (id 5) from MAC 02:00:00:00:00:02 (n2's) on hb0: two clusters share this link, or n2's cluster.conf names another cluster"
+	for range perMinute + 1 {
+		d.receive(rxFrame{link: 0, src: c.Node(2).Links[0].MAC, data: seal(t, testKey, 5, 2, frame.KindMembership, []byte("hb"))})
+		d.tick++
+	}
+	want = fmt.Sprintf("frames of another cluster (id 5) from MAC 02:00:00:00:00:02 (n2's) on hb0: two clusters share this link, or n2's cluster.conf names another cluster (%d since the last warning, %d in all)", perMinute+1, perMinute+1)
 	if m := lb.messages("(id 5)"); len(m) != 1 || m[0] != want {
 		t.Errorf("node 2 in another cluster: %q, want %q", m, want)
+	}
+}
+
+// A host in two clusters (two cluster contexts on the same NICs): frames
+// of the other cluster from a node of this view are said once, at info
+// level, shown in the status as that node's, and not warned about, also
+// after the node leaves this view (its daemon of this cluster stopped,
+// the other cluster's goes on).
+func TestOtherClusterContext(t *testing.T) {
+	c := testConfig(t, 2)
+	d, lb := idleDaemon(t, c, "n1")
+	n2 := c.Node(2).Links[0].MAC
+	d.view.Members = append(d.view.Members, 1, 2)
+	perMinute := d.ticks(time.Minute)
+	for range 3 * perMinute {
+		d.receive(rxFrame{link: 0, src: n2, data: seal(t, otherKey, 6, 2, frame.KindMembership, []byte("hb"))})
+		d.tick++
+	}
+	if m := lb.messages("frames of another cluster"); len(m) != 0 {
+		t.Errorf("warned about a host in both clusters: %q", m)
+	}
+	want := "n2 (hb0 02:00:00:00:00:02) is also a member of cluster id 6, another cluster context on that host; its frames of that cluster are ignored here"
+	if m := lb.messages("also a member"); len(m) != 1 || m[0] != want {
+		t.Errorf("said %q, want once %q", m, want)
+	}
+	st := d.buildStatus()
+	if len(st.OtherClusters) != 1 || st.OtherClusters[0].AlsoMember != "n2" || st.OtherClusters[0].Frames != uint64(3*perMinute) {
+		t.Errorf("status: other clusters %+v, want n2's", st.OtherClusters)
+	}
+	d.view.Members = d.view.Members[:1]
+	for range 3 * perMinute {
+		d.receive(rxFrame{link: 0, src: n2, data: seal(t, otherKey, 6, 2, frame.KindMembership, []byte("hb"))})
+		d.tick++
+	}
+	if m := lb.messages("frames of another cluster"); len(m) != 0 {
+		t.Errorf("warned about a host in both clusters after it left this view: %q", m)
+	}
+	if st := d.buildStatus(); len(st.OtherClusters) != 1 || st.OtherClusters[0].AlsoMember != "n2" {
+		t.Errorf("status: other clusters %+v, want n2's", st.OtherClusters)
+	}
+	// Node 2's other link, never heard while n2 was in the view, is
+	// warned about (after the first period).
+	for range perMinute + 1 {
+		d.receive(rxFrame{link: 1, src: c.Node(2).Links[1].MAC, data: seal(t, otherKey, 6, 2, frame.KindMembership, []byte("hb"))})
+		d.tick++
+	}
+	if m := lb.messages("frames of another cluster (id 6)"); len(m) != 1 || !strings.Contains(m[0], "(n2's) on hb1") {
+		t.Errorf("n2's hb1 out of the view: %q, want one warning", m)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/concord-ha/concord/daemons/concord-noded/internal/groupsrv"
 	"github.com/concord-ha/concord/daemons/concord-noded/internal/nic"
 	"github.com/concord-ha/concord/daemons/concord-noded/internal/storerun"
+	"github.com/concord-ha/concord/lib/api/clusterctx"
 	"github.com/concord-ha/concord/lib/api/config"
 	"github.com/concord-ha/concord/lib/api/nodebus"
 	"github.com/concord-ha/concord/lib/core/groups"
@@ -28,10 +29,11 @@ import (
 
 // Options are concord-noded's command-line settings.
 type Options struct {
-	ConfigPath string // /etc/concord/cluster.conf
-	KeyPath    string // /etc/concord/authkey
-	StateDir   string // /var/lib/concord
-	NodeName   string // this node's name in the config; default: the host name
+	Context    clusterctx.Context // which of the host's clusters; the paths below are its own
+	ConfigPath string             // /etc/concord/cluster.conf
+	KeyPath    string             // /etc/concord/authkey
+	StateDir   string             // /var/lib/concord
+	NodeName   string             // this node's name in the config; default: the host name
 	// GroupSocket is where process-group sessions connect
 	// (/run/concord/groups.sock); "" serves none.
 	GroupSocket string
@@ -392,8 +394,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if wd, err := daemon.SdWatchdogEnabled(false); err == nil && wd > 0 {
 		d.wdEvery = wd / 3
 	}
-	d.log.Info("concord-noded started", "node", d.self.Number, "name", d.self.Name, "cluster", d.cfg.Name,
-		"links", len(d.ports), "incarnation", d.inc)
+	started := "concord-noded started"
+	if !d.opts.Context.IsDefault() {
+		started += fmt.Sprintf(" in cluster context %s (bus name %s, state %s)", d.opts.Context, d.opts.Context.BusName(), d.opts.StateDir)
+	}
+	d.log.Info(started, "node", d.self.Number, "name", d.self.Name, "cluster", d.cfg.Name,
+		"links", len(d.ports), "incarnation", d.inc, "cluster_context", d.opts.Context.String())
 	d.linksChanged() // READY=1, or why not yet
 	d.refresh()
 	if !d.store.Initialized() {

@@ -34,13 +34,13 @@ func (d *Daemon) markDeleted(how string) {
 		return // the first word stands: a peer's notice, then its own deletion
 	}
 	d.deleted = true
-	add := "concordctl node add " + d.self.Name
+	add := d.opts.Context.Ctl() + " node add " + d.self.Name
 	for _, l := range d.self.Links {
 		add += fmt.Sprintf(" --link \"%s %s\"", l.Interface, l.MAC)
 	}
 	msg := fmt.Sprintf("this node, %s (number %d), was deleted from cluster %s's configuration: %s, on %s. "+
-		"It stays out: to add it again, run `%s` on a member, then here `rm -r %s` (this file with the rest of the state) and `systemctl start concord-noded`.\n",
-		d.self.Name, d.self.Number, d.cfg.Name, how, time.Now().UTC().Format(time.RFC3339), add, d.opts.StateDir)
+		"It stays out: to add it again, run `%s` on a member, then here `rm -r %s` (this file with the rest of the state) and `systemctl start %s`.\n",
+		d.self.Name, d.self.Number, d.cfg.Name, how, time.Now().UTC().Format(time.RFC3339), add, d.opts.StateDir, d.opts.Context.Unit())
 	path := filepath.Join(d.opts.StateDir, deletedFile)
 	if err := atomicfile.Write(path, []byte(msg), 0o644); err != nil {
 		d.log.Error("cannot record that this node was deleted, so a restart would run it again: " + err.Error())

@@ -131,7 +131,7 @@ func loadConfig(o *Options, log *slog.Logger) (startConfig, error) {
 	}
 	n, _ := sdnotify.Open(os.Getenv("NOTIFY_SOCKET")) // nil: no STATUS=, as go-systemd would do
 	defer n.Close()
-	j := &joiner{name: o.NodeName, key: key, keyPath: o.KeyPath, ports: ports, log: log, macOf: localMAC,
+	j := &joiner{name: o.NodeName, key: key, keyPath: o.KeyPath, context: o.Context, ports: ports, log: log, macOf: localMAC,
 		status: func(s string) { n.Send("STATUS=" + s) }}
 	r, err := j.run(context.Background())
 	if err != nil {

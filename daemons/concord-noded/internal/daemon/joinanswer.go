@@ -105,6 +105,6 @@ func (d *Daemon) answerJoin(f rxFrame, h frame.Header, payload []byte) {
 		return
 	}
 	d.log.Warn(fmt.Sprintf("a node named %s asks to join from %s on link %d but is not in the configuration "+
-		"(add it with concordctl node add); sent it the configuration (index %d), by which it can tell", req.Name, f.src, f.link, d.cfgIndex),
+		"(add it with %s node add); sent it the configuration (index %d), by which it can tell", req.Name, f.src, f.link, d.opts.Context.Ctl(), d.cfgIndex),
 		"link", f.link, "reason", "not in configuration", "config_index", d.cfgIndex)
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/concord-ha/concord/lib/api/clusterctx"
 	"github.com/concord-ha/concord/lib/api/config"
 	"github.com/concord-ha/concord/lib/driver/link"
 	"github.com/concord-ha/concord/lib/wire/frame"
@@ -33,6 +34,7 @@ type joiner struct {
 	name    string
 	key     []byte
 	keyPath string // for messages
+	context clusterctx.Context
 	ports   []joinPort
 	log     *slog.Logger
 	macOf   func(ifname string) (net.HardwareAddr, bool) // nil: the ports' MACs
@@ -273,14 +275,14 @@ func (j *joiner) answer(from uint16, cluster uint32, b []byte, reqs map[uint64]b
 
 // notMember is the error of a node that the cluster does not list.
 func (j *joiner) notMember(a *absent) error {
-	return fmt.Errorf("node %s is not in cluster %s's configuration (index %d, from node %d): run `%s` on a member first, then start concord-noded here again",
-		j.name, a.cluster, a.index, a.from, j.nodeAdd())
+	return fmt.Errorf("node %s is not in cluster %s's configuration (index %d, from node %d): run `%s` on a member first, then start %s here again",
+		j.name, a.cluster, a.index, a.from, j.nodeAdd(), j.context.Unit())
 }
 
 // nodeAdd is the command that adds this node with the NICs it listens on.
 func (j *joiner) nodeAdd() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "concordctl node add %s", j.name)
+	fmt.Fprintf(&b, "%s node add %s", j.context.Ctl(), j.name)
 	for _, p := range j.ports {
 		fmt.Fprintf(&b, " --link \"%s %s\"", p.name, p.mac)
 	}
@@ -304,7 +306,7 @@ func (j *joiner) checkMACs(c *config.Cluster) error {
 		}
 	}
 	var wrong []string
-	fix := fmt.Sprintf("concordctl node edit %s", j.name)
+	fix := fmt.Sprintf("%s node edit %s", j.context.Ctl(), j.name)
 	for i, l := range self.Links {
 		m, ok := macOf(l.Interface)
 		switch {
@@ -318,8 +320,8 @@ func (j *joiner) checkMACs(c *config.Cluster) error {
 		fix += fmt.Sprintf(" --link \"%s %s\"", l.Interface, m)
 	}
 	if len(wrong) > 0 {
-		return fmt.Errorf("cluster %s's configuration gives node %s other MACs than its NICs have (%s): correct it on a member with `%s`, then start concord-noded here again",
-			c.Name, j.name, strings.Join(wrong, "; "), fix)
+		return fmt.Errorf("cluster %s's configuration gives node %s other MACs than its NICs have (%s): correct it on a member with `%s`, then start %s here again",
+			c.Name, j.name, strings.Join(wrong, "; "), fix, j.context.Unit())
 	}
 	return nil
 }
@@ -350,7 +352,7 @@ func (j *joiner) keyError(bad map[uint32]*heard) error {
 		parts = append(parts, fmt.Sprintf("cluster id %d on %s from %s (%d frames)", id, h.link, h.src, h.frames))
 	}
 	return fmt.Errorf("heard only frames that do not authenticate with the key in %s, of %s: this node's key is not its cluster's; "+
-		"copy /etc/concord/authkey from a member (root, mode 0600) and start concord-noded again", j.keyPath, strings.Join(parts, ", "))
+		"copy %s from a member (root, mode 0600) and start %s again", j.keyPath, strings.Join(parts, ", "), j.context.KeyPath(), j.context.Unit())
 }
 
 func (j *joiner) portNames() string {

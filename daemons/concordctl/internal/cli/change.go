@@ -8,6 +8,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/concord-ha/concord/lib/api/clusterctx"
 	"github.com/concord-ha/concord/lib/api/nodebus"
 )
 
@@ -26,7 +27,7 @@ func (e lostError) Error() string {
 // change starts a change, waits for its job unless --no-block, and calls
 // done once the change is applied on this node.
 func (env Env) change(start func(API) (dbus.ObjectPath, error), done func()) error {
-	api, err := env.Dial()
+	api, err := env.dial()
 	if err != nil {
 		return err
 	}
@@ -59,13 +60,17 @@ func lostOr(err error) error {
 }
 
 // explain words the errors an admin meets often.
-func explain(err error) error {
+func explain(err error, cc clusterctx.Context) error {
 	var e *nodebus.Error
 	if !errors.As(err, &e) {
 		return err
 	}
 	switch e.Name {
 	case "org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner":
+		if !cc.IsDefault() {
+			return fmt.Errorf("concord-noded of cluster context %s is not running (%s has no owner: %s); start it with: systemctl start %s",
+				cc, cc.BusName(), e.Name, cc.Unit())
+		}
 		return fmt.Errorf("concord-noded is not running (%s); start it with: systemctl start concord-noded", e.Name)
 	case nodebus.ErrAccessDenied:
 		// The bus policy's refusal ("Rejected send message, ...") and

@@ -62,7 +62,7 @@ func TestChangeOutcomes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
 			s := &stub{status: threeNodes(), err: tc.err, jobErr: tc.jobErr}
-			code := Main(tc.args, Env{Stdout: &out, Stderr: &errb, Dial: func() (API, error) { return s, nil }})
+			code := Main(tc.args, Env{Stdout: &out, Stderr: &errb, Dial: func(string) (API, error) { return s, nil }})
 			if code != tc.code || out.String() != tc.stdout {
 				t.Errorf("exit %d, stdout %q; want %d, %q (stderr %q)", code, out.String(), tc.code, tc.stdout, errb.String())
 			}
@@ -119,7 +119,7 @@ func TestChangeOutcomesOverABus(t *testing.T) {
 	}
 	run := func(args ...string) (int, string) {
 		var out, errb bytes.Buffer
-		code := Main(args, Env{Stdout: &out, Stderr: &errb, Dial: func() (API, error) {
+		code := Main(args, Env{Stdout: &out, Stderr: &errb, Dial: func(string) (API, error) {
 			c, err := nodebus.DialAddress(addr)
 			if err != nil {
 				return nil, err

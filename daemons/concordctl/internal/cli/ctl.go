@@ -7,12 +7,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/concord-ha/concord/lib/api/clusterctx"
 	"github.com/concord-ha/concord/lib/api/nodebus"
 	"github.com/concord-ha/concord/lib/wire/frame"
 )
@@ -37,17 +40,24 @@ type API interface {
 type Env struct {
 	Stdout, Stderr io.Writer
 	Stdin          io.Reader // answers to confirmation questions
-	Dial           func() (API, error)
-	Version        string
+	// Dial connects to the concord-noded that owns the bus name (that of
+	// the cluster context chosen).
+	Dial    func(busName string) (API, error)
+	Getenv  func(string) string // nil: an empty environment
+	Version string
 	// GroupSocket is the path of concord-noded's process-group socket
-	// (group commands); "" is groupclient's default, $CONCORD_GROUP_SOCKET
-	// or /run/concord/groups.sock. The cluster context chooses it.
+	// (group commands); "" is the chosen cluster context's (or
+	// $CONCORD_GROUP_SOCKET when set).
 	GroupSocket string
 
-	noBlock bool // --no-block
+	noBlock bool               // --no-block
+	cluster clusterctx.Context // --cluster, else $CONCORD_CLUSTER
 }
 
-const usage = `Usage: concordctl [--json] [--no-block] COMMAND
+// dial connects to the chosen context's concord-noded.
+func (env Env) dial() (API, error) { return env.Dial(env.cluster.BusName()) }
+
+const usage = `Usage: concordctl [--cluster NAME] [--json] [--no-block] COMMAND
 
 Commands:
   status [--links]                cluster view, nodes, links and quorum; with --links, per peer
@@ -71,10 +81,15 @@ Commands:
                                   (expected_votes, two_node, wait_for_all, last_man_standing,
                                   last_man_standing_window, tie_breaker; see concord.conf(5))
   quorum unblock [--yes]          force quorum on this partition after a disaster (asks to confirm)
-  keygen [--file PATH] [--force]  make the cluster key (default /etc/concord/authkey)
+  keygen [--file PATH] [--force]  make the cluster key (default /etc/concord/authkey;
+                                  with --cluster NAME /etc/concord/NAME/authkey)
   version
 
 Options:
+  --cluster NAME
+              the cluster context: talk to the concord-noded of cluster NAME on this
+              host (concord-noded@NAME), not the default one; before the command.
+              Default: $CONCORD_CLUSTER, else the default context
   --json      machine-readable output (stable; fields are only ever added)
   --no-block  for a change (node add/delete/edit, config set, quorum set): print the
               job's object path and return without waiting for the change
@@ -87,11 +102,14 @@ func (e usageError) Error() string { return e.msg }
 
 // Main runs concordctl with args (without the program name) and returns the exit code.
 func Main(args []string, env Env) int {
-	err := run(args, env)
+	args, err := clusterFlag(args, &env)
+	if err == nil {
+		err = run(args, env)
+	}
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(env.Stderr, "concordctl: %v\n", explain(err))
+	fmt.Fprintf(env.Stderr, "concordctl: %v\n", explain(err, env.cluster))
 	var ue usageError
 	if errors.As(err, &ue) {
 		fmt.Fprint(env.Stderr, "Run 'concordctl help' for usage.\n")
@@ -133,7 +151,7 @@ func run(args []string, env Env) error {
 			}
 			links = true
 		}
-		api, err := env.Dial()
+		api, err := env.dial()
 		if err != nil {
 			return err
 		}
@@ -176,7 +194,7 @@ func run(args []string, env Env) error {
 		if len(rest) != 2 || rest[1] != "show" {
 			return usageError{"usage: concordctl config show | config set KEY VALUE"}
 		}
-		api, err := env.Dial()
+		api, err := env.dial()
 		if err != nil {
 			return err
 		}
@@ -190,9 +208,54 @@ func run(args []string, env Env) error {
 	return usageError{fmt.Sprintf("unknown command %q", rest[0])}
 }
 
+// clusterFlag takes --cluster NAME (or --cluster=NAME) from the options
+// before the command and sets env.cluster from it, else from
+// $CONCORD_CLUSTER; it returns the other arguments.
+func clusterFlag(args []string, env *Env) ([]string, error) {
+	getenv := env.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	name, given := "", false
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") { // the command: the rest is its own
+			rest = append(rest, args[i:]...)
+			break
+		}
+		switch {
+		case a == "--cluster" || a == "-cluster":
+			if i+1 >= len(args) {
+				return nil, usageError{"--cluster needs a cluster context name"}
+			}
+			i++
+			name, given = args[i], true
+		case strings.HasPrefix(a, "--cluster="):
+			name, given = strings.TrimPrefix(a, "--cluster="), true
+		default:
+			rest = append(rest, a)
+		}
+	}
+	if !given {
+		cc, err := clusterctx.FromEnv(getenv)
+		if err != nil {
+			return nil, usageError{err.Error()}
+		}
+		env.cluster = cc
+		return rest, nil
+	}
+	cc, err := clusterctx.Parse(name)
+	if err != nil {
+		return nil, usageError{"--cluster: " + err.Error()}
+	}
+	env.cluster = cc
+	return rest, nil
+}
+
 // status dials concord-noded and reads its status.
 func status(env Env) (nodebus.Status, error) {
-	api, err := env.Dial()
+	api, err := env.dial()
 	if err != nil {
 		return nodebus.Status{}, err
 	}
@@ -211,13 +274,20 @@ func writeJSON(w io.Writer, v any) error {
 func keygen(args []string, env Env) error {
 	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	path := fs.String("file", frame.DefaultKeyPath, "")
+	path := fs.String("file", env.cluster.KeyPath(), "")
 	force := fs.Bool("force", false, "")
 	if err := fs.Parse(args); err != nil {
 		return usageError{"keygen: " + err.Error()}
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("keygen: unexpected argument %q", fs.Arg(0))}
+	}
+	if *path == env.cluster.KeyPath() && !env.cluster.IsDefault() {
+		// A new context's directory is made here, as private as the
+		// package's /etc/concord.
+		if err := os.MkdirAll(filepath.Dir(*path), 0o700); err != nil {
+			return fmt.Errorf("cluster key: %w", err)
+		}
 	}
 	if err := frame.GenerateKey(*path, *force); err != nil {
 		return err
@@ -342,7 +412,7 @@ func nodeCmd(args []string, jsonOut bool, env Env) error {
 			return job, err
 		}, func() {
 			fmt.Fprintf(env.Stdout, "added node %s as number %d\n", name, num)
-			joinSteps(env.Stdout, name, links, env.Version)
+			joinSteps(env.Stdout, name, links, env.Version, env.cluster)
 		})
 	case "delete":
 		if len(args) != 1 {
@@ -456,9 +526,9 @@ func printNode(w io.Writer, n nodebus.NodeInfo) {
 	}
 }
 
-// DialBus connects to concord-noded on the system bus.
-func DialBus() (API, error) {
-	c, err := nodebus.Dial()
+// DialBus connects to the concord-noded that owns busName on the system bus.
+func DialBus(busName string) (API, error) {
+	c, err := nodebus.DialName(busName)
 	if err != nil {
 		return nil, err
 	}

@@ -152,7 +152,7 @@ func TestCommandsOutput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
 			s := &stub{status: threeNodes()}
-			code := Main(tc.args, Env{Stdout: &out, Stderr: &errb, Version: "test", Dial: func() (API, error) { return s, nil }})
+			code := Main(tc.args, Env{Stdout: &out, Stderr: &errb, Version: "test", Dial: func(string) (API, error) { return s, nil }})
 			if code != tc.code {
 				t.Fatalf("exit code %d, want %d; stderr: %s", code, tc.code, errb.String())
 			}
@@ -178,7 +178,7 @@ func TestCommandsOutput(t *testing.T) {
 func TestDaemonDownIsClear(t *testing.T) {
 	var out, errb bytes.Buffer
 	code := Main([]string{"status"}, Env{Stdout: &out, Stderr: &errb,
-		Dial: func() (API, error) { return nil, errors.New("concord-noded is not running") }})
+		Dial: func(string) (API, error) { return nil, errors.New("concord-noded is not running") }})
 	if code != 1 || !strings.Contains(errb.String(), "not running") {
 		t.Fatalf("code %d stderr %q", code, errb.String())
 	}
@@ -188,7 +188,7 @@ func TestEditPassesTypedChanges(t *testing.T) {
 	s := &stub{status: threeNodes()}
 	var out, errb bytes.Buffer
 	code := Main([]string{"node", "edit", "node2", "--votes", "2", "--attr", "rack=r1", "--link", "hb0 02:00:00:00:00:09"},
-		Env{Stdout: &out, Stderr: &errb, Dial: func() (API, error) { return s, nil }})
+		Env{Stdout: &out, Stderr: &errb, Dial: func(string) (API, error) { return s, nil }})
 	if code != 0 {
 		t.Fatalf("code %d: %s", code, errb.String())
 	}

@@ -98,7 +98,7 @@ func groupCmd(args []string, jsonOut bool, env Env) error {
 
 // dialGroups opens a session with concord-noded's process groups.
 func dialGroups(ctx context.Context, env Env) (*groupclient.Session, error) {
-	return groupclient.Dial(ctx, groupclient.Options{Socket: env.GroupSocket, Name: "concordctl"})
+	return groupclient.Dial(ctx, groupclient.Options{Socket: env.GroupSocket, Context: env.cluster.Name(), Name: "concordctl"})
 }
 
 func groupList(env Env, jsonOut bool) error {

@@ -41,7 +41,7 @@ func (s *syncBuffer) String() string {
 func ctl(d *grouptest.Daemon, args ...string) (code int, stdout, stderr string) {
 	var out, errb syncBuffer
 	code = Main(args, Env{Stdout: &out, Stderr: &errb, GroupSocket: d.Path,
-		Dial: func() (API, error) { return nil, fmt.Errorf("no D-Bus in this test") }})
+		Dial: func(string) (API, error) { return nil, fmt.Errorf("no D-Bus in this test") }})
 	return code, out.String(), errb.String()
 }
 

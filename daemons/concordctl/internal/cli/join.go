@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/concord-ha/concord/lib/api/clusterctx"
 )
 
 // joinSteps tells the admin, after `node add`, what to do on the new node:
 // it needs only the package, the key and at most its name (see
 // concord-noded(8), JOINING A CLUSTER); it fetches the rest.
-func joinSteps(w io.Writer, name string, links []string, version string) {
+func joinSteps(w io.Writer, name string, links []string, version string, cc clusterctx.Context) {
 	var ifs, other []string
 	for _, l := range links {
 		f := strings.Fields(l)
@@ -21,23 +23,23 @@ func joinSteps(w io.Writer, name string, links []string, version string) {
 			other = append(other, f[0])
 		}
 	}
-	conf := fmt.Sprintf("no /etc/concord/cluster.conf if its host name is %s; else one with only the line\n       [node %s]", name, name)
+	conf := fmt.Sprintf("no %s if its host name is %s; else one with only the line\n       [node %s]", cc.ConfigPath(), name, name)
 	if len(other) > 0 {
 		// The node listens on hb* interfaces unless the file names others.
 		are := "is"
 		if len(other) > 1 {
 			are = "are"
 		}
-		conf = fmt.Sprintf("an /etc/concord/cluster.conf with only these lines (%s %s not named hb*):\n       [node %s]", strings.Join(other, ", "), are, name)
+		conf = fmt.Sprintf("an %s with only these lines (%s %s not named hb*):\n       [node %s]", cc.ConfigPath(), strings.Join(other, ", "), are, name)
 		for _, i := range ifs {
 			conf += "\n       link = " + i
 		}
 	}
 	fmt.Fprintf(w, `On %[1]s, to join it to the cluster:
   1. install the concord package, version %[2]s as here (apt install ./concord.deb)
-  2. copy /etc/concord/authkey from this node to /etc/concord/authkey there (owner root, mode 0600)
+  2. copy %[5]s from this node to %[5]s there (owner root, mode 0600)
   3. %[3]s
-  4. systemctl enable --now concord-noded
+  4. systemctl enable --now %[6]s
 It fetches the cluster configuration over %[4]s when it starts.
-`, name, version, conf, strings.Join(ifs, ", "))
+`, name, version, conf, strings.Join(ifs, ", "), cc.KeyPath(), cc.Unit())
 }

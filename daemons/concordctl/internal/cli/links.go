@@ -25,6 +25,12 @@ func printWarnings(w io.Writer, s nodebus.Status) {
 		}
 	}
 	for _, o := range s.OtherClusters {
+		if o.AlsoMember != "" {
+			// A host in both clusters: expected, not a fault.
+			fmt.Fprintf(w, "Shared:   %s also carries cluster id %d, from %s (%s), which is a member of both (another cluster context)\n",
+				o.Interface, o.ClusterID, o.AlsoMember, o.MAC)
+			continue
+		}
 		fmt.Fprintf(w, "Warning:  %d frames of another cluster (id %d) from MAC %s on %s, the last at %s: two clusters share this link\n",
 			o.Frames, o.ClusterID, o.MAC, o.Interface, o.Last)
 	}

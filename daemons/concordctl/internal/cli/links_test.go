@@ -41,7 +41,7 @@ func TestStatusLocalLinks(t *testing.T) {
 				{Index: 1, Interface: "hb1", MAC: "02:00:00:00:01:01", State: "up"}}
 			tc.edit(&s)
 			var out, errb bytes.Buffer
-			code := Main([]string{"status"}, Env{Stdout: &out, Stderr: &errb, Version: "test", Dial: func() (API, error) { return &stub{status: s}, nil }})
+			code := Main([]string{"status"}, Env{Stdout: &out, Stderr: &errb, Version: "test", Dial: func(string) (API, error) { return &stub{status: s}, nil }})
 			if code != 0 {
 				t.Fatalf("exit code %d; stderr: %s", code, errb.String())
 			}

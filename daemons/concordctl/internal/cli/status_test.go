@@ -12,13 +12,15 @@ import (
 func (s *stub) LinkStats() ([]nodebus.LinkStat, error) { return s.links, s.err }
 
 // troubled is threeNodes with node3's key differing from this node's,
-// another cluster on hb1, and link statistics.
+// another cluster on hb1, node2 in one more cluster, and link statistics.
 func troubled() (nodebus.Status, []nodebus.LinkStat) {
 	s := threeNodes()
 	s.Nodes[2].AuthFailures, s.Nodes[2].LastAuthFailure, s.Nodes[2].AuthFailing = 4521, "2026-12-02T10:11:12Z", true
 	// node2's key was wrong and was fixed.
 	s.Nodes[1].AuthFailures, s.Nodes[1].LastAuthFailure = 12, "2026-12-01T09:00:00Z"
-	s.OtherClusters = []nodebus.OtherCluster{{ClusterID: 9, MAC: "02:aa:00:00:00:01", Link: 1, Interface: "hb1", Frames: 17, Last: "2026-12-02T10:11:13Z"}}
+	s.OtherClusters = []nodebus.OtherCluster{{ClusterID: 9, MAC: "02:aa:00:00:00:01", Link: 1, Interface: "hb1", Frames: 17, Last: "2026-12-02T10:11:13Z"},
+		// node2's host is in cluster 12 too: another cluster context.
+		{ClusterID: 12, MAC: "02:00:00:00:00:02", Link: 0, Interface: "hb0", Frames: 9000, Last: "2026-12-02T10:11:14Z", AlsoMember: "node2"}}
 	ls := []nodebus.LinkStat{
 		{Node: 2, Name: "node2", Link: 0, Interface: "hb0", State: "up", FramesIn: 81234, FramesOut: 81301, LastHeardMs: 30, RTTMicros: 212},
 		{Node: 2, Name: "node2", Link: 1, Interface: "hb1", State: "up", FramesIn: 80012, FramesOut: 81290, LastHeardMs: 0, RTTMicros: 1234567,
@@ -49,7 +51,7 @@ func TestStatusWarningsAndLinks(t *testing.T) {
 			st, ls := troubled()
 			s := &stub{status: st, links: ls}
 			var out, errb bytes.Buffer
-			code := Main(tc.args, Env{Stdout: &out, Stderr: &errb, Version: "test", Dial: func() (API, error) { return s, nil }})
+			code := Main(tc.args, Env{Stdout: &out, Stderr: &errb, Version: "test", Dial: func(string) (API, error) { return s, nil }})
 			if code != tc.code {
 				t.Fatalf("exit code %d, want %d; stderr: %s", code, tc.code, errb.String())
 			}

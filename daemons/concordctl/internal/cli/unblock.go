@@ -26,7 +26,7 @@ func quorumUnblock(args []string, env Env) error {
 			return usageError{fmt.Sprintf("quorum unblock: unknown argument %q (usage: concordctl quorum unblock [--yes])", a)}
 		}
 	}
-	api, err := env.Dial()
+	api, err := env.dial()
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ func TestQuorumUnblock(t *testing.T) {
 			var out, errb bytes.Buffer
 			s := &stub{status: tc.status}
 			code := Main(tc.args, Env{Stdout: &out, Stderr: &errb, Stdin: strings.NewReader(tc.stdin), Version: "test",
-				Dial: func() (API, error) { return s, nil }})
+				Dial: func(string) (API, error) { return s, nil }})
 			if code != tc.code || s.unblocked != tc.unblocked {
 				t.Fatalf("code %d unblocked %d, want %d and %d\nstdout: %s\nstderr: %s", code, s.unblocked, tc.code, tc.unblocked, out.String(), errb.String())
 			}
