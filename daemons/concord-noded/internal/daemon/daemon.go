@@ -127,12 +127,13 @@ type Daemon struct {
 	net      netStats          // frames per peer and link, and warnings about failing ones (linkstats.go, authwarn.go)
 
 	// Process groups (groups.go).
-	gcore *groups.Core
-	gsrv  *groupsrv.Server
-	gin   <-chan groupsrv.Input
-	gsess map[uint32]*gsession
-	gpend []groups.Msg // waiting for room in membership's queue
-	gbuf  []byte
+	gcore  *groups.Core
+	gsrv   *groupsrv.Server
+	gin    <-chan groupsrv.Input
+	gsess  map[uint32]*gsession
+	gdirty []uint32     // sessions to tell Events of after this turn (sessionDirty)
+	gpend  []groups.Msg // waiting for room in membership's queue
+	gbuf   []byte
 	// accounts looks up the users and groups of groups.allow rules.
 	accounts accounts
 
@@ -528,6 +529,9 @@ func (d *Daemon) onTick() {
 	// slow-moving parts (node states, counters).
 	if d.dirty || d.tick%d.ticks(refreshEvery) == 0 {
 		d.refresh()
+	}
+	if d.tick%d.ticks(refreshEvery) == 0 {
+		d.sessionsChanged(true)
 	}
 }
 
