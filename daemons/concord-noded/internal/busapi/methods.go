@@ -185,7 +185,7 @@ func (m *manager) group(name string) (nodebus.GroupInfo, *dbus.Error) {
 	g, ok := m.b.groupNow[name]
 	m.b.mu.Unlock()
 	if !ok {
-		return g, dbus.NewError(nodebus.ErrNoSuchGroup, []any{fmt.Sprintf("no group %q with members on this node's view", name)})
+		return g, dbus.NewError(nodebus.ErrNoSuchGroup, []any{fmt.Sprintf("no group %q: it has no members", name)})
 	}
 	return g, nil
 }
