@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,7 +59,7 @@ func busMemberOf(m groupwire.Member) nodebus.GroupMember {
 // startBusGroupCluster starts n nodes with group sockets, node 1 with the
 // D-Bus adapter on a private bus, and returns a client and a connection
 // to that bus.
-func startBusGroupCluster(t *testing.T, n int) ([]string, *nodebus.Client, *dbus.Conn) {
+func startBusGroupCluster(t *testing.T, n int, also Events) ([]string, *nodebus.Client, *dbus.Conn) {
 	t.Helper()
 	addr := nodebustest.Bus(t)
 	_, socks := startGroupClusterWith(t, n, func(d *Daemon) {
@@ -67,7 +68,11 @@ func startBusGroupCluster(t *testing.T, n int) ([]string, *nodebus.Client, *dbus
 			t.Fatal(err)
 		}
 		t.Cleanup(b.Close)
-		d.SetEvents(tee{d.events, b})
+		var ev Events = tee{d.events, b}
+		if also != nil {
+			ev = tee{ev, also}
+		}
+		d.SetEvents(ev)
 	})
 	cl, err := nodebus.DialAddress(addr)
 	if err != nil {
@@ -82,7 +87,7 @@ func startBusGroupCluster(t *testing.T, n int) ([]string, *nodebus.Client, *dbus
 // session leaves it with its reason, and with nobody left the object goes.
 // The sessions of node 1 are objects too.
 func TestGroupsOnTheBus(t *testing.T) {
-	socks, cl, conn := startBusGroupCluster(t, 2)
+	socks, cl, conn := startBusGroupCluster(t, 2, nil)
 	for _, iface := range []string{nodebus.ManagerIface, nodebus.GroupIface} {
 		if err := conn.AddMatchSignal(dbus.WithMatchInterface(iface)); err != nil {
 			t.Fatal(err)
@@ -171,10 +176,23 @@ func TestGroupsOnTheBus(t *testing.T) {
 	})
 }
 
+// groupCounts counts the loop's group reports.
+type groupCounts struct {
+	nopEvents
+	views, sessions atomic.Int64
+}
+
+func (c *groupCounts) GroupChanged(nodebus.GroupInfo)     { c.views.Add(1) }
+func (c *groupCounts) SessionChanged(nodebus.SessionInfo) { c.sessions.Add(1) }
+
 // A session's counters reach its object within about a second: events
-// pile up while its process does not read, and drain when it does.
+// pile up while its process does not read, and drain when it does. The
+// messages themselves are not reported: one group view, and a session
+// report at most once a second.
 func TestGroupSessionCountersOnTheBus(t *testing.T) {
-	socks, cl, conn := startBusGroupCluster(t, 1)
+	cnt := &groupCounts{}
+	start := time.Now()
+	socks, cl, conn := startBusGroupCluster(t, 1, cnt)
 	c := dialGroups(t, socks[0])
 	c.call(groupwire.Record{Type: groupwire.TJoin, Group: "g"}, groupwire.TReply)
 	queued := func() (uint32, string) {
@@ -201,5 +219,9 @@ func TestGroupSessionCountersOnTheBus(t *testing.T) {
 	eventually(t, "the queue drained", func() (bool, string) { q, why := queued(); return q == 0, why })
 	if rows, err := cl.ListSessions(); err != nil || len(rows) != 1 {
 		t.Errorf("ListSessions %+v %v", rows, err)
+	}
+	secs := int64(time.Since(start)/time.Second) + 1
+	if v, s := cnt.views.Load(), cnt.sessions.Load(); v != 1 || s > 2+secs {
+		t.Errorf("%d messages made %d group reports (want 1, the join) and %d session reports (want at most %d: open, join, once a second)", n, v, s, 2+secs)
 	}
 }
