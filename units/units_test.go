@@ -28,7 +28,7 @@ const (
 // the interface file must be root's alone.
 var readOnly = map[string]bool{
 	"ListNodes": true, "GetNode": true, "GetNodeByNumber": true, "GetStatusJSON": true, "GetConfig": true,
-	"ListJobs": true, "GetLinkStats": true,
+	"ListJobs": true, "GetLinkStats": true, "ListGroups": true, "GetGroup": true, "GetGroupMembers": true, "ListSessions": true,
 }
 
 // managerMethods reads the method names of Manager from the interface file

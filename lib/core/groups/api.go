@@ -140,10 +140,22 @@ type Event struct {
 }
 
 // Ready is a batch of output: messages for membership's total order
-// (Broadcast to all nodes, group ""), then events for local clients.
+// (Broadcast to all nodes, group ""), then events for local clients, and
+// for observers every group view made, in order, local members or not.
 type Ready struct {
 	Broadcast []Msg
 	Events    []Event
+	Views     []GroupView
+}
+
+// GroupView is a group view made on this node, for observers (the
+// daemon's D-Bus objects): the group's view id, members and the changes
+// from its previous view. No members: the group has none left.
+type GroupView struct {
+	Group   string
+	View    GroupViewID
+	Members []Member
+	Changes []Change
 }
 
 // Errors for local client calls.

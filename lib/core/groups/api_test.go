@@ -2,6 +2,8 @@ package groups
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -143,5 +145,50 @@ func mustDeliver(t *testing.T, c *Core, from NodeID, m Msg) {
 	t.Helper()
 	if err := c.Deliver(from, m, true); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Observers get every group view, also of groups without local members,
+// once per change (not per local member), and an empty view when the last
+// member goes; Joined and Queued follow the session.
+func TestViewsForObservers(t *testing.T) {
+	c := newCore(t)
+	mustDeliver(t, c, 1, Msg{Kind: MsgSync, ID: MsgID{Node: 1, Inc: 7, Seq: 1}, View: ViewID{Seq: 3, Coord: 1}})
+	mustDeliver(t, c, 2, Msg{Kind: MsgSync, ID: MsgID{Node: 2, Inc: 1, Seq: 1}, View: ViewID{Seq: 3, Coord: 1}})
+	c.Ready()
+	a, b := c.Open(10, 0), c.Open(11, 0)
+	for _, cl := range []uint32{a, b} {
+		if err := c.Join(cl, "g"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range c.Ready().Broadcast {
+		mustDeliver(t, c, 1, m)
+	}
+	remote := Member{Node: 2, Inc: 1, Client: 5, PID: 50}
+	mustDeliver(t, c, 2, Msg{Kind: MsgJoin, ID: MsgID{Node: 2, Inc: 1, Seq: 2}, Sender: remote, Group: "h"})
+	rd := c.Ready()
+	var got []string
+	for _, v := range rd.Views {
+		got = append(got, fmt.Sprintf("%s %s %d %v", v.Group, v.View, len(v.Members), v.Changes[0].Kind))
+	}
+	want := []string{"g 3.1/1 1 joined", "g 3.1/2 2 joined", "h 3.1/1 1 joined"}
+	if !slices.Equal(got, want) {
+		t.Errorf("views %q, want %q", got, want)
+	}
+	if j := c.Joined(a); !slices.Equal(j, []string{"g"}) {
+		t.Errorf("Joined %v", j)
+	}
+	if q := c.Queued(a); q != 2 {
+		t.Errorf("Queued %d, want 2 (two views unread)", q)
+	}
+	c.Consumed(a, 2)
+	if q := c.Queued(a); q != 0 {
+		t.Errorf("Queued %d after consuming 2", q)
+	}
+	mustDeliver(t, c, 2, Msg{Kind: MsgLeave, ID: MsgID{Node: 2, Inc: 1, Seq: 3}, Sender: remote, Group: "h"})
+	rd = c.Ready()
+	if len(rd.Views) != 1 || rd.Views[0].Group != "h" || len(rd.Views[0].Members) != 0 || rd.Views[0].Changes[0].Kind != Left {
+		t.Errorf("the last member leaves h: %+v", rd.Views)
 	}
 }

@@ -283,6 +283,22 @@ func (c *Core) InFlight(client uint32) int {
 	return 0
 }
 
+// Queued returns how many events client has not consumed yet.
+func (c *Core) Queued(client uint32) int {
+	if s := c.sessions[client]; s != nil {
+		return s.queue
+	}
+	return 0
+}
+
+// Joined returns the groups client is a member of by the order, sorted.
+func (c *Core) Joined(client uint32) []string {
+	if s := c.sessions[client]; s != nil {
+		return slices.Sorted(maps.Keys(s.joined))
+	}
+	return nil
+}
+
 // Consumed records that client read n of its queued events.
 func (c *Core) Consumed(client uint32, n int) {
 	if s := c.sessions[client]; s != nil {
@@ -584,6 +600,7 @@ func (c *Core) emitView(name string, g *group, old []Member, ch []Change) {
 			}
 		}
 	}
+	c.out.Views = append(c.out.Views, GroupView{Group: name, View: g.id, Members: slices.Clone(g.members), Changes: slices.Clone(ch)})
 	for _, id := range slices.Sorted(maps.Keys(tell)) {
 		c.emit(id, Event{Kind: EvView, Group: name, View: g.id, Members: slices.Clone(g.members), Changes: slices.Clone(ch)})
 	}

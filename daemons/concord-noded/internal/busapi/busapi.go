@@ -66,9 +66,20 @@ type Bus struct {
 	jobProp map[uint32]*prop.Properties
 	cache   map[string]any // last values set, so PropertiesChanged goes out only on change
 
-	mu   sync.Mutex
-	jobs map[uint32]nodebus.Job       // for ListJobs
-	dirs map[dbus.ObjectPath][]string // children of the node and job directories
+	// Process groups and sessions (groups.go): reported by the loop into
+	// pendGroups and pendSess, exported by the queue's goroutine when
+	// gwake says so.
+	gwake     chan struct{}
+	groupProp map[string]*prop.Properties
+	sessProp  map[uint32]*prop.Properties
+
+	mu         sync.Mutex
+	jobs       map[uint32]nodebus.Job       // for ListJobs
+	dirs       map[dbus.ObjectPath][]string // children of the node, job, group and session directories
+	groupNow   map[string]nodebus.GroupInfo // for ListGroups: groups with members, without changes
+	sessNow    map[uint32]nodebus.SessionInfo
+	pendGroups map[string]*pendGroup
+	pendSess   map[uint32]*pendSession
 }
 
 // Open exports the API for be, takes the bus name and starts serving.
@@ -83,7 +94,10 @@ func Open(be Backend, o Options) (*Bus, error) {
 	}
 	b := &Bus{conn: conn, be: be, log: o.Logger, queue: make(chan func(), 65536), done: make(chan struct{}),
 		nodes: map[uint16]*prop.Properties{}, jobProp: map[uint32]*prop.Properties{}, cache: map[string]any{},
-		jobs: map[uint32]nodebus.Job{}, dirs: map[dbus.ObjectPath][]string{}}
+		jobs: map[uint32]nodebus.Job{}, dirs: map[dbus.ObjectPath][]string{},
+		gwake: make(chan struct{}, 1), groupProp: map[string]*prop.Properties{}, sessProp: map[uint32]*prop.Properties{},
+		groupNow: map[string]nodebus.GroupInfo{}, sessNow: map[uint32]nodebus.SessionInfo{},
+		pendGroups: map[string]*pendGroup{}, pendSess: map[uint32]*pendSession{}}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
@@ -119,6 +133,8 @@ func (b *Bus) serve() {
 		select {
 		case f := <-b.queue:
 			f()
+		case <-b.gwake:
+			b.flushGroups()
 		case <-b.done:
 			return
 		}
@@ -132,7 +148,7 @@ func (b *Bus) Close() {
 }
 
 // post queues f for the queue's goroutine. When the queue is full the
-// loop waits: losing a group delivery would break its guarantees.
+// loop waits: losing a job's end would leave its client waiting.
 func (b *Bus) post(f func()) {
 	select {
 	case b.queue <- f:
@@ -140,10 +156,10 @@ func (b *Bus) post(f func()) {
 	}
 }
 
-// sync waits until everything posted before it was done.
+// sync waits until everything posted or reported before it was done.
 func (b *Bus) sync() {
 	ch := make(chan struct{})
-	b.post(func() { close(ch) })
+	b.post(func() { b.flushGroups(); close(ch) })
 	select {
 	case <-ch:
 	case <-b.done:

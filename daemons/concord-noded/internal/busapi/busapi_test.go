@@ -23,6 +23,7 @@ import (
 // fake is a backend that acts as the daemon's loop would: a change
 // announces its job on the bus before it returns.
 type fake struct {
+	addr   string // of the private bus
 	mu     sync.Mutex
 	status nodebus.Status
 	bus    *Bus // the adapter, to announce jobs on
@@ -113,7 +114,7 @@ func (f *fake) UnblockQuorum(who string) (nodebus.QuorumInfo, error) {
 func served(t *testing.T) (*fake, *Bus, *nodebus.Client, *dbus.Conn) {
 	t.Helper()
 	addr := nodebustest.Bus(t)
-	f := &fake{}
+	f := &fake{addr: addr}
 	b, err := Open(f, Options{Conn: nodebustest.Conn(t, addr)})
 	if err != nil {
 		t.Fatal(err)
@@ -375,8 +376,8 @@ func TestEventsAreTheXMLSignals(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("signals %v, want %v in order", got, want)
 	}
-	if len(sigs) != len(want) {
-		t.Errorf("the XML has %d Manager signals, the test checks %d", len(sigs), len(want))
+	if len(sigs) != len(want)+len(groupSignals) {
+		t.Errorf("the XML has %d Manager signals, the tests check %d", len(sigs), len(want)+len(groupSignals))
 	}
 }
 
@@ -445,6 +446,8 @@ func TestBusImplementsTheInterfaceXML(t *testing.T) {
 	check(nodebus.ManagerIface, managerProps(nodebus.Status{}))
 	check(nodebus.NodeIface, nodeProps(nodebus.NodeInfo{}))
 	check(nodebus.JobIface, jobProps(nodebus.Job{}))
+	check(nodebus.GroupIface, groupProps(nodebus.GroupInfo{}))
+	check(nodebus.SessionIface, sessionProps(nodebus.SessionInfo{}))
 }
 
 // The adapter hands requests to the loop and never reaches into the

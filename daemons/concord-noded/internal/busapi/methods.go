@@ -3,6 +3,8 @@ package busapi
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/godbus/dbus/v5"
@@ -154,4 +156,53 @@ func (m *manager) UnblockQuorum(sender dbus.Sender) *dbus.Error {
 	}
 	_, err := m.b.be.UnblockQuorum(m.b.caller(sender))
 	return toDBusError(err)
+}
+
+func (m *manager) ListGroups() ([]nodebus.GroupRow, *dbus.Error) {
+	m.b.mu.Lock()
+	defer m.b.mu.Unlock()
+	rows := make([]nodebus.GroupRow, 0, len(m.b.groupNow))
+	for _, name := range slices.Sorted(maps.Keys(m.b.groupNow)) {
+		g := m.b.groupNow[name]
+		rows = append(rows, nodebus.GroupRow{Name: name, Path: nodebus.GroupPath(name), View: g.View, Members: uint32(len(g.Members))})
+	}
+	return rows, nil
+}
+
+func (m *manager) ListSessions() ([]nodebus.SessionRow, *dbus.Error) {
+	m.b.mu.Lock()
+	defer m.b.mu.Unlock()
+	rows := make([]nodebus.SessionRow, 0, len(m.b.sessNow))
+	for _, c := range slices.Sorted(maps.Keys(m.b.sessNow)) {
+		s := m.b.sessNow[c]
+		rows = append(rows, nodebus.SessionRow{Client: c, PID: s.PID, UID: s.UID, Name: s.Name, Path: s.Path()})
+	}
+	return rows, nil
+}
+
+func (m *manager) group(name string) (nodebus.GroupInfo, *dbus.Error) {
+	m.b.mu.Lock()
+	g, ok := m.b.groupNow[name]
+	m.b.mu.Unlock()
+	if !ok {
+		return g, dbus.NewError(nodebus.ErrNoSuchGroup, []any{fmt.Sprintf("no group %q: it has no members", name)})
+	}
+	return g, nil
+}
+
+func (m *manager) GetGroup(name string) (dbus.ObjectPath, *dbus.Error) {
+	if _, err := m.group(name); err != nil {
+		return "", err
+	}
+	// The object is exported by the time the reply goes.
+	m.b.sync()
+	return nodebus.GroupPath(name), nil
+}
+
+func (m *manager) GetGroupMembers(name string) (string, []nodebus.GroupMember, *dbus.Error) {
+	g, err := m.group(name)
+	if err != nil {
+		return "", nil, err
+	}
+	return g.View, nonNilMembers(g.Members), nil
 }

@@ -16,7 +16,7 @@ func constProp(v any) *prop.Prop  { return &prop.Prop{Value: v, Emit: prop.EmitC
 func changeProp(v any) *prop.Prop { return &prop.Prop{Value: v, Emit: prop.EmitTrue} }
 
 // features are the optional features this daemon has, so clients can detect them.
-var features = []string{"raw-ethernet", "aead-frames", "virtual-synchrony", "raft-config", "jobs", "link-stats"}
+var features = []string{"raw-ethernet", "aead-frames", "virtual-synchrony", "raft-config", "jobs", "link-stats", "group-objects"}
 
 // managerProps are the Manager's properties with their first values.
 func managerProps(s nodebus.Status) prop.Map {
@@ -88,7 +88,7 @@ func (b *Bus) exportManager() error {
 		{"/", "", []string{"org"}},
 		{"/org", "", []string{"concordha"}},
 		{"/org/concordha", "", []string{"node1"}},
-		{nodebus.ManagerPath, nodebus.ManagerIface, []string{"node", "job"}},
+		{nodebus.ManagerPath, nodebus.ManagerIface, []string{"node", "job", "group", "session"}},
 	} {
 		if err := b.exportIntrospection(o.path, o.iface, o.children...); err != nil {
 			return err
@@ -97,7 +97,7 @@ func (b *Bus) exportManager() error {
 	// The directories' children change; their introspection is made when
 	// asked, so their exports never change (godbus reads a parent's
 	// exports unlocked while it looks for a missing child).
-	for _, path := range []dbus.ObjectPath{nodebus.NodeDirectory, nodebus.JobDirectory} {
+	for _, path := range []dbus.ObjectPath{nodebus.NodeDirectory, nodebus.JobDirectory, nodebus.GroupDirectory, nodebus.SessionDirectory} {
 		if err := b.conn.Export(directory{b, path}, path, "org.freedesktop.DBus.Introspectable"); err != nil {
 			return fmt.Errorf("dbus: export %s: %w", path, err)
 		}
@@ -105,7 +105,7 @@ func (b *Bus) exportManager() error {
 	return nil
 }
 
-// directory introspects a path whose children are node or job objects.
+// directory introspects a path whose children are node, job, group or session objects.
 type directory struct {
 	b    *Bus
 	path dbus.ObjectPath

@@ -31,6 +31,10 @@ func (t tee) ConfigChanged(i uint64, w string)      { t.a.ConfigChanged(i, w); t
 func (t tee) JobNew(j nodebus.Job)                  { t.a.JobNew(j); t.b.JobNew(j) }
 func (t tee) JobChanged(j nodebus.Job)              { t.a.JobChanged(j); t.b.JobChanged(j) }
 func (t tee) JobRemoved(j nodebus.Job, r, m string) { t.a.JobRemoved(j, r, m); t.b.JobRemoved(j, r, m) }
+func (t tee) GroupChanged(g nodebus.GroupInfo)      { t.a.GroupChanged(g); t.b.GroupChanged(g) }
+func (t tee) GroupGone(g nodebus.GroupInfo)         { t.a.GroupGone(g); t.b.GroupGone(g) }
+func (t tee) SessionChanged(s nodebus.SessionInfo)  { t.a.SessionChanged(s); t.b.SessionChanged(s) }
+func (t tee) SessionClosed(c uint32)                { t.a.SessionClosed(c); t.b.SessionClosed(c) }
 
 // The status is whole before the loop runs: the D-Bus adapter exports it
 // then (Version and LocalNodeNumber were once 0 and "" for good).

@@ -129,13 +129,14 @@ type Daemon struct {
 	net      netStats          // frames per peer and link, and warnings about failing ones (linkstats.go, authwarn.go)
 
 	// Process groups (groups.go).
-	gcore *groups.Core
-	gsrv  *groupsrv.Server
-	gin   <-chan groupsrv.Input
-	gsess map[uint32]*gsession
-	gpend []groups.Msg // waiting for room in membership's queue
-	gbuf  []byte
-	mbuf  []byte // membership's encoding buffer, reused
+	gcore  *groups.Core
+	gsrv   *groupsrv.Server
+	gin    <-chan groupsrv.Input
+	gsess  map[uint32]*gsession
+	gdirty []uint32     // sessions to tell Events of after this turn (sessionDirty)
+	gpend  []groups.Msg // waiting for room in membership's queue
+	gbuf   []byte
+	mbuf   []byte // membership's encoding buffer, reused
 	// accounts looks up the users and groups of groups.allow rules.
 	accounts accounts
 
@@ -535,6 +536,9 @@ func (d *Daemon) onTick() {
 	// slow-moving parts (node states, counters).
 	if d.dirty || d.tick%d.ticks(refreshEvery) == 0 {
 		d.refresh()
+	}
+	if d.tick%d.ticks(refreshEvery) == 0 {
+		d.sessionsChanged(true)
 	}
 }
 

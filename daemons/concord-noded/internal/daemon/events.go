@@ -20,6 +20,17 @@ type Events interface {
 	// JobRemoved: result is nodebus.ResultDone, ResultFailed or
 	// ResultTimeout; for the last two, message is FailureMessage's.
 	JobRemoved(j nodebus.Job, result, message string)
+	// GroupChanged: a process group has a new view on this node, local
+	// members or not (once per view change, never per message).
+	GroupChanged(g nodebus.GroupInfo)
+	// GroupGone: the group has no members left; g has the view and the
+	// changes that emptied it, and no members.
+	GroupGone(g nodebus.GroupInfo)
+	// SessionChanged: a local session of the group socket opened, or its
+	// groups changed, or its counters did (checked once a second).
+	SessionChanged(s nodebus.SessionInfo)
+	// SessionClosed: the session with this client id ended.
+	SessionClosed(client uint32)
 }
 
 // nopEvents hears nothing: a daemon without D-Bus.
@@ -33,3 +44,7 @@ func (nopEvents) ConfigChanged(uint64, string)                    {}
 func (nopEvents) JobNew(nodebus.Job)                              {}
 func (nopEvents) JobChanged(nodebus.Job)                          {}
 func (nopEvents) JobRemoved(nodebus.Job, string, string)          {}
+func (nopEvents) GroupChanged(nodebus.GroupInfo)                  {}
+func (nopEvents) GroupGone(nodebus.GroupInfo)                     {}
+func (nopEvents) SessionChanged(nodebus.SessionInfo)              {}
+func (nopEvents) SessionClosed(uint32)                            {}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/concord-ha/concord/daemons/concord-noded/internal/groupsrv"
 	"github.com/concord-ha/concord/lib/api/groupwire"
+	"github.com/concord-ha/concord/lib/api/nodebus"
 	"github.com/concord-ha/concord/lib/core/groups"
 	"github.com/concord-ha/concord/lib/core/membership"
 )
@@ -28,7 +29,12 @@ const (
 
 // gsession is the loop's state of one group session.
 type gsession struct {
-	s *groupsrv.Session
+	s    *groupsrv.Session
+	name string // the client's name, from its hello
+	// dirty: its groups changed since Events last heard of it; told:
+	// what Events last heard (nil: nothing yet).
+	dirty bool
+	told  *nodebus.SessionInfo
 	// sends not yet completed, oldest first: they complete in this order
 	// (see groups.Core.InFlight), which is how credits and late failures
 	// find the client's tag.
@@ -86,6 +92,7 @@ func (d *Daemon) groupInput(in groupsrv.Input) {
 		}
 		d.log.Info(fmt.Sprintf("group session %d %s", in.S.Client, how), "client", in.S.Client, "pid", in.S.PID, "uid", in.S.UID)
 		d.gcore.Close(in.S.Client, in.Died)
+		d.events.SessionClosed(in.S.Client)
 	}
 	d.flushGroups()
 }
@@ -98,7 +105,8 @@ func (d *Daemon) groupOpen(s *groupsrv.Session, name string, tag uint32) {
 		return
 	}
 	s.Client = d.gcore.Open(s.PID, s.UID)
-	d.gsess[s.Client] = &gsession{s: s, joining: map[string]uint32{}, leaving: map[string]uint32{}}
+	d.gsess[s.Client] = &gsession{s: s, name: name, joining: map[string]uint32{}, leaving: map[string]uint32{}}
+	d.sessionDirty(s.Client)
 	self := groups.Member{Node: membership.NodeID(d.self.Number), Inc: d.inc, Client: s.Client, PID: s.PID, UID: s.UID}
 	d.log.Info(fmt.Sprintf("group session %d opened by pid %d (%s)", s.Client, s.PID, name), "client", s.Client, "pid", s.PID, "uid", s.UID, "client_name", name)
 	s.Answer(groupwire.Record{Type: groupwire.TWelcome, Tag: tag, Version: groupwire.Version, Self: wireMember(self),
@@ -223,6 +231,8 @@ func (d *Daemon) flushGroups() {
 	for i := range rd.Events {
 		d.groupEvent(&rd.Events[i])
 	}
+	d.groupViews(rd.Views)
+	d.sessionsChanged(false)
 	for c, gs := range d.gsess {
 		done := len(gs.sends) - d.gcore.InFlight(c)
 		if done <= 0 {

@@ -112,6 +112,12 @@ func (w *wireClient) until(what string, fn func(groupwire.Record) bool) {
 
 func startGroupCluster(t *testing.T, n int) ([]*testNode, []string) {
 	t.Helper()
+	return startGroupClusterWith(t, n, nil)
+}
+
+// startGroupClusterWith calls setup1 on node 1's daemon before it runs.
+func startGroupClusterWith(t *testing.T, n int, setup1 func(*Daemon)) ([]*testNode, []string) {
+	t.Helper()
 	h := &hub{ports: map[int][]*memPort{}, cut: map[string]bool{}, txCut: map[string]bool{}}
 	c := testConfig(t, n)
 	dir := t.TempDir()
@@ -119,7 +125,11 @@ func startGroupCluster(t *testing.T, n int) ([]*testNode, []string) {
 	var socks, want []string
 	for i := 1; i <= n; i++ {
 		sock := filepath.Join(dir, fmt.Sprintf("g%d.sock", i))
-		ns = append(ns, startNodeOpts(t, h, c, Options{NodeName: fmt.Sprintf("n%d", i), StateDir: t.TempDir(), Version: "test", GroupSocket: sock}, nil))
+		var setup func(*Daemon)
+		if i == 1 {
+			setup = setup1
+		}
+		ns = append(ns, startNodeOpts(t, h, c, Options{NodeName: fmt.Sprintf("n%d", i), StateDir: t.TempDir(), Version: "test", GroupSocket: sock}, setup))
 		socks = append(socks, sock)
 		want = append(want, fmt.Sprint(i))
 	}
