@@ -13,7 +13,7 @@ import (
 // user:NAME, user:UID, group:NAME or group:GID and each PATTERN is a
 // shell glob of the group names WHO may join. They are options so that
 // they replicate and change at run time like any other
-// (concordctl option set).
+// (concordctl config set).
 const GroupAllowPrefix = "groups.allow."
 
 // GroupRule is one groups.allow option.

@@ -104,6 +104,12 @@ func (s *Session) read() {
 	hello, bye := true, false
 	for {
 		n, trunc, err := s.recv(buf)
+		if errors.Is(err, syscall.ECONNRESET) {
+			// The client closed with our events unread: Linux says so
+			// before it hands over the packets the client sent last
+			// (its bye), so read on to the end.
+			continue
+		}
 		if err != nil {
 			s.Close()
 			s.put(Input{Kind: Closed, Died: !bye && processEnding(s.PID)})
