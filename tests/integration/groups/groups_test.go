@@ -7,6 +7,7 @@ package groups
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,6 +66,30 @@ func installTool(t *testing.T, c *concordtest.Cluster, nodes []int) {
 	}
 }
 
+// cPackages are what building cmember in a node takes.
+var cPackages = []string{"gcc", "libc6-dev", "pkg-config"}
+
+// installC copies cmember.c into the nodes and builds it there against
+// the header and pkg-config file that concord-dev.deb installed, as a
+// user of the package would.
+func installC(t *testing.T, ctx context.Context, c *concordtest.Cluster, nodes []int) {
+	t.Helper()
+	src, err := os.ReadFile("testdata/cmember.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range nodes {
+		if err := c.WriteFile(i, "/usr/local/src/cmember.c", src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.Exec(ctx, i, "sh", "-c",
+			"cc -Wall -Werror -o /usr/local/bin/cmember /usr/local/src/cmember.c $(pkg-config --cflags --libs concord) -pthread 2>&1")
+		if err != nil {
+			t.Fatalf("node %d: build cmember against the installed header: %v\n%s", i, err, out)
+		}
+	}
+}
+
 // member is a grouptool run as a transient unit on a node.
 type member struct {
 	node int
@@ -74,9 +99,20 @@ type member struct {
 
 func start(t *testing.T, ctx context.Context, c *concordtest.Cluster, node int, name string, args ...string) member {
 	t.Helper()
+	return startProgram(t, ctx, c, node, name, "/usr/local/bin/grouptool", args...)
+}
+
+// startC starts cmember, the C member built in the node (installC).
+func startC(t *testing.T, ctx context.Context, c *concordtest.Cluster, node int, name string, args ...string) member {
+	t.Helper()
+	return startProgram(t, ctx, c, node, name, "/usr/local/bin/cmember", args...)
+}
+
+func startProgram(t *testing.T, ctx context.Context, c *concordtest.Cluster, node int, name, program string, args ...string) member {
+	t.Helper()
 	m := member{node: node, unit: "gt-" + name, log: "/tmp/gt-" + name + ".log"}
 	c.Systemctl(ctx, node, "reset-failed", m.unit)
-	argv := append([]string{"systemd-run", "--unit=" + m.unit, "--collect", "--property=KillMode=process", "/usr/local/bin/grouptool"}, args...)
+	argv := append([]string{"systemd-run", "--unit=" + m.unit, "--collect", "--property=KillMode=process", program}, args...)
 	argv = append(argv, "-out", m.log)
 	if _, err := c.Exec(ctx, node, argv...); err != nil {
 		t.Fatalf("start %s on node %d: %v", name, node, err)
@@ -148,12 +184,17 @@ func ordered(ls []string, g string, n int) []string {
 }
 
 func TestProcessGroups(t *testing.T) {
-	c, ctx := boot(t, concordtest.Options{Nodes: 3})
+	dev := concordtest.DevDeb()
+	if concordtest.Deb() != "" && dev == "" {
+		t.Skip("skipping: no concord-dev.deb beside CONCORD_DEB (make deb builds both)")
+	}
+	c, ctx := boot(t, concordtest.Options{Nodes: 3, Packages: cPackages, Debs: []string{dev}})
 	all := []int{1, 2, 3}
 	if _, err := c.WaitView(ctx, all, []uint16{1, 2, 3}, formTimeout); err != nil {
 		t.Fatal(err)
 	}
 	installTool(t, c, all)
+	installC(t, ctx, c, all)
 
 	t.Run("BarrierAcrossThreeNodes", func(t *testing.T) {
 		var ms []member
@@ -228,13 +269,16 @@ func TestProcessGroups(t *testing.T) {
 	})
 
 	t.Run("TenThousandMessagesWithDeaths", func(t *testing.T) {
-		var senders []member
-		for _, i := range all {
-			senders = append(senders, start(t, ctx, c, i, fmt.Sprintf("s%d", i), "member", "-group", "t", "-members", "4",
-				"-send", "3334", "-size", "256", "-interval", "1ms", "-idle", "6s"))
-		}
-		victim := start(t, ctx, c, 3, "victim", "member", "-group", "t", "-members", "4")
-		for _, m := range senders {
+		// Mixed languages: Go senders on nodes 1 and 3, a C sender on
+		// node 2, a C receiver on node 1 and a C victim on node 3. The
+		// survivors (two C, one Go) must agree line for line.
+		flags := []string{"-group", "t", "-members", "5", "-size", "256", "-interval", "1ms", "-idle", "6s"}
+		s1 := start(t, ctx, c, 1, "s1", append([]string{"member", "-send", "3334"}, flags...)...)
+		s2 := startC(t, ctx, c, 2, "s2", append([]string{"member", "-send", "3334"}, flags...)...)
+		s3 := start(t, ctx, c, 3, "s3", append([]string{"member", "-send", "3332"}, flags...)...)
+		r1 := startC(t, ctx, c, 1, "r1", append([]string{"member"}, flags...)...)
+		victim := startC(t, ctx, c, 3, "victim", append([]string{"member"}, flags...)...)
+		for _, m := range []member{s1, s2, s3, r1, victim} {
 			m.waitFor(t, ctx, c, "ready")
 		}
 		time.Sleep(1500 * time.Millisecond)
@@ -245,27 +289,35 @@ func TestProcessGroups(t *testing.T) {
 		if err := c.Kill(3); err != nil {
 			t.Fatal(err)
 		}
-		a := senders[0].wait(t, ctx, c)
-		b := senders[1].wait(t, ctx, c)
-		oa, ob := ordered(a, "t", 4), ordered(b, "t", 4)
-		// The first survivor to finish leaves; the other sees that at
-		// its end. Up to there, they must agree line for line.
-		n := min(len(oa), len(ob))
-		for _, rest := range [][]string{oa[n:], ob[n:]} {
-			for _, l := range rest {
+		survivors := []member{s1, s2, r1}
+		var logs [][]string
+		for _, m := range survivors {
+			logs = append(logs, ordered(m.wait(t, ctx, c), "t", 5))
+		}
+		// A survivor that finishes leaves; the others see that at their
+		// end. Up to there, they must agree line for line.
+		n := len(logs[0])
+		for _, o := range logs {
+			n = min(n, len(o))
+		}
+		for k, o := range logs {
+			for _, l := range o[n:] {
 				if !strings.HasPrefix(l, "view ") || !strings.Contains(l, ":closed:") {
-					t.Fatalf("after the common part, one survivor delivered %q", l)
+					t.Fatalf("after the common part, survivor %s delivered %q", survivors[k].unit, l)
 				}
 			}
+			logs[k] = o[:n]
 		}
-		oa, ob = oa[:n], ob[:n]
-		if len(oa) == 0 || !slices.Equal(oa, ob) {
-			k := 0
-			for k < len(oa) && k < len(ob) && oa[k] == ob[k] {
-				k++
+		oa := logs[0]
+		for k, ob := range logs[1:] {
+			if len(oa) == 0 || !slices.Equal(oa, ob) {
+				j := 0
+				for j < len(oa) && j < len(ob) && oa[j] == ob[j] {
+					j++
+				}
+				t.Fatalf("survivors %s (Go) and %s (C) delivered different sequences (%d and %d lines), first difference at %d: %q vs %q",
+					s1.unit, survivors[k+1].unit, len(oa), len(ob), j, at(oa, j), at(ob, j))
 			}
-			t.Fatalf("survivors delivered different sequences (%d and %d lines), first difference at %d: %q vs %q",
-				len(oa), len(ob), k, at(oa, k), at(ob, k))
 		}
 		seen := map[string]bool{}
 		perSender := map[string][]int{}
@@ -306,7 +358,10 @@ func TestProcessGroups(t *testing.T) {
 				t.Fatalf("live sender %s: %d of 3334 delivered", who, len(ks))
 			}
 		}
-		t.Logf("survivors delivered the same %d lines (%d messages); %s; %s", len(oa), len(seen), died, lost)
+		if len(perSender) != 3 {
+			t.Fatalf("messages from %d senders, want 3: %v", len(perSender), slices.Collect(maps.Keys(perSender)))
+		}
+		t.Logf("survivors (Go and C) delivered the same %d lines (%d messages); %s; %s", len(oa), len(seen), died, lost)
 	})
 }
 
