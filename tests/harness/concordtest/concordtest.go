@@ -77,6 +77,9 @@ func Boot(ctx context.Context, env cluster.Env, o Options) (*Cluster, error) {
 	co := cluster.Options{Nodes: o.Nodes, Deb: deb, LinksDown: o.LinksDown}
 	if len(o.Packages) > 0 {
 		co.Rootfs.Packages = append(slices.Clone(cluster.DefaultPackages), o.Packages...)
+		// Its own name, so that building it does not prune the default
+		// tree other tests boot from (and the other way round).
+		co.Rootfs.Name = "concord-extra"
 	}
 	hc, err := cluster.New(ctx, env, co)
 	if err != nil {

@@ -292,7 +292,9 @@ func TestProcessGroups(t *testing.T) {
 		survivors := []member{s1, s2, r1}
 		var logs [][]string
 		for _, m := range survivors {
-			logs = append(logs, ordered(m.wait(t, ctx, c), "t", 5))
+			ls := m.wait(t, ctx, c)
+			t.Logf("%s on node %d ended: %q", m.unit, m.node, tail(ls))
+			logs = append(logs, ordered(ls, "t", 5))
 		}
 		// A survivor that finishes leaves; the others see that at their
 		// end. Up to there, they must agree line for line.
