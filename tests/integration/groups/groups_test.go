@@ -268,15 +268,161 @@ func TestProcessGroups(t *testing.T) {
 		}
 	})
 
+	t.Run("BadInputIsRefused", func(t *testing.T) {
+		// A Go sender on node 1 streams to a C receiver on node 2 while
+		// node 1's daemon gets bad packets and unwelcome users.
+		const n = 6000
+		recv := startC(t, ctx, c, 2, "badrecv", "member", "-group", "bad", "-members", "2", "-idle", "4s")
+		send := start(t, ctx, c, 1, "badsend", "member", "-group", "bad", "-members", "2", "-send", fmt.Sprint(n), "-interval", "5ms", "-idle", "4s")
+		recv.waitFor(t, ctx, c, "ready")
+		send.waitFor(t, ctx, c, "ready")
+		pid := func() string {
+			out, err := c.Exec(ctx, 1, "systemctl", "show", "-p", "MainPID", "--value", "concord-noded")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return strings.TrimSpace(out)
+		}
+		pid0 := pid()
+		since := time.Now().Add(-time.Second)
+
+		// raw runs grouptool's raw mode on node 1 (as user, unless "")
+		// and returns its output.
+		raw := func(user string, args ...string) string {
+			t.Helper()
+			argv := []string{"/usr/local/bin/grouptool", "raw"}
+			if user != "" {
+				argv = append(as(user), argv...)
+			}
+			out, err := c.Exec(ctx, 1, append(argv, args...)...)
+			if err != nil {
+				out += fmt.Sprintf("exit: %v\n", err)
+			}
+			return out
+		}
+		// refused checks that out has an answer with code and a sentence
+		// saying what was wrong, and, if closed, that the daemon then
+		// ended the session.
+		refused := func(what, out, code string, closed bool) {
+			t.Helper()
+			t.Logf("%s: %s", what, strings.ReplaceAll(strings.TrimSpace(out), "\n", " | "))
+			ok := false
+			for _, l := range strings.Split(out, "\n") {
+				if strings.Contains(l, " code "+code+" \"") && !strings.HasSuffix(l, `""`) {
+					ok = true
+				}
+			}
+			if !ok {
+				t.Errorf("%s: no answer with code %q and a reason in %q", what, code, out)
+			}
+			if end := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]); closed && end != "closed" || !closed && end != "open" {
+				t.Errorf("%s: session ended %q, want closed=%v", what, end, closed)
+			}
+		}
+		hello := "10000000" + "0100" + "0000" + "01000000" + "0100" + "0000" // hello, version 1, no name
+		refused("garbage first", raw("", "deadbeef"), "invalid", true)
+		refused("garbage after hello", raw("", "-hello", "10000000"+"3412"+"0000"+"09000000"+"aabbccdd"), "invalid", true)
+		refused("length past the packet", raw("", "-hello", "20000000"+"0200"+"0000"+"07000000"+"0300"+"616263"), "invalid", true)
+		refused("truncated string", raw("", "-hello", "11000000"+"0200"+"0000"+"07000000"+"0500"+"616263"), "invalid", true)
+		refused("truncated header", raw("", "-hello", "0c0000000200"), "invalid", true)
+		refused("second hello", raw("", "-hello", hello), "invalid", true)
+		refused("version 0", raw("", "10000000"+"0100"+"0000"+"01000000"+"0000"+"0000"), "bad version", true)
+		refused("oversized packet", raw("", "-hello", fmt.Sprintf("zeros:%d", 256<<10+1)), "invalid", true)
+		out := raw("", "-hello", "-join", "raw", fmt.Sprintf("send:raw:%d", 64<<10+1))
+		t.Logf("oversized payload: %s", strings.ReplaceAll(strings.TrimSpace(out), "\n", " | "))
+		if !strings.Contains(out, "too large") && !strings.Contains(out, "code invalid") {
+			t.Errorf("oversized payload: no refusal in %q", out)
+		}
+
+		// Users: nobody may not connect until a rule lets it; then only
+		// to the groups the rule names. daemon (uid 1) never may.
+		refused("nobody without a rule", raw("nobody", "-hello"), "denied", true)
+		if out, err := c.Exec(ctx, 1, "concordctl", "option", "set", "groups.allow.x", "user:nobody app-*"); err != nil {
+			t.Fatalf("concordctl option set: %v: %s", err, out)
+		}
+		err := cluster.Eventually(withTimeout(ctx, 30*time.Second), func() (bool, string) {
+			out := raw("nobody", "-hello", "-join", "app-1", "-wait", "200ms")
+			return strings.Contains(out, "reply tag 2 code ok"), out
+		})
+		if err != nil {
+			t.Fatalf("nobody may not join app-1 after the rule: %v", err)
+		}
+		refused("nobody joins a forbidden group", raw("nobody", "-hello", "-join", "secret", "-wait", "500ms"), "denied", false)
+		refused("uid daemon", raw("daemon", "-hello"), "denied", true)
+		// Through the client libraries, as a program would see it.
+		for _, prog := range []string{"/usr/local/bin/grouptool", "/usr/local/bin/cmember"} {
+			for _, u := range []string{"nobody", "daemon"} {
+				out, err := c.Exec(ctx, 1, append(as(u), prog, "member", "-group", "secret", "-idle", "1s")...)
+				t.Logf("%s as %s joining secret: %v", filepath.Base(prog), u, err)
+				if err == nil || !strings.Contains(err.Error(), "denied") && !strings.Contains(err.Error(), "may not") {
+					t.Errorf("%s as %s joined a forbidden group: %v %s", prog, u, err, out)
+				}
+			}
+		}
+
+		if busy := send.lines(ctx, c); slices.ContainsFunc(busy, func(l string) bool { return strings.HasPrefix(l, "sent ") }) {
+			t.Errorf("the sender finished before the bad input did: make it send longer")
+		}
+		if p, act := pid(), c.Systemctl; p != pid0 {
+			t.Errorf("concord-noded's PID went from %s to %s", pid0, p)
+		} else if out, _ := act(ctx, 1, "is-active", "concord-noded"); strings.TrimSpace(out) != "active" {
+			t.Errorf("concord-noded is %q", out)
+		}
+		sl, rl := send.wait(t, ctx, c), recv.wait(t, ctx, c)
+		if !slices.Contains(sl, fmt.Sprintf("sent %d", n)) {
+			t.Fatalf("the sender did not finish: %q", tail(sl))
+		}
+		var got []int
+		for _, l := range ordered(rl, "bad", 2) {
+			f := strings.Fields(l)
+			if f[0] == "view" {
+				if !strings.Contains(l, ":closed:") {
+					t.Errorf("the receiver saw the group change: %s", l)
+				}
+				continue
+			}
+			var k int
+			fmt.Sscan(strings.Split(f[3], "/")[2], &k)
+			got = append(got, k)
+		}
+		for i, k := range got {
+			if k != i {
+				t.Fatalf("the receiver got message %d at place %d", k, i)
+			}
+		}
+		if len(got) != n {
+			t.Fatalf("the receiver got %d of %d messages; log tail %q", len(got), n, tail(rl))
+		}
+		j, err := c.Exec(ctx, 1, "journalctl", "-u", "concord-noded", "--no-pager", "-o", "cat",
+			"--since", "@"+fmt.Sprint(since.Unix()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range []string{"group session: ", "group session refused: uid 65534", "group session refused: uid 1 ", "group join refused: uid 65534 may not join group \"secret\""} {
+			if !strings.Contains(j, w) {
+				t.Errorf("node 1's journal has no %q", w)
+			}
+		}
+		for _, l := range strings.Split(j, "\n") {
+			if strings.Contains(l, "refused") || strings.Contains(l, "closing it") {
+				t.Logf("journal: %s", l)
+			}
+		}
+		t.Logf("receiver got all %d messages in order; concord-noded PID %s throughout", n, pid0)
+	})
+
 	t.Run("TenThousandMessagesWithDeaths", func(t *testing.T) {
 		// Mixed languages: Go senders on nodes 1 and 3, a C sender on
 		// node 2, a C receiver on node 1 and a C victim on node 3. The
 		// survivors (two C, one Go) must agree line for line.
-		flags := []string{"-group", "t", "-members", "5", "-size", "256", "-interval", "1ms", "-idle", "6s"}
-		s1 := start(t, ctx, c, 1, "s1", append([]string{"member", "-send", "3334"}, flags...)...)
-		s2 := startC(t, ctx, c, 2, "s2", append([]string{"member", "-send", "3334"}, flags...)...)
+		// The survivors end idle seconds apart: one that closes its
+		// session while the view showing another's close is on its way
+		// can be taken for dead (see the report on the daemon's bye).
+		flags := []string{"-group", "t", "-members", "5", "-size", "256", "-interval", "1ms"}
+		s1 := start(t, ctx, c, 1, "s1", append([]string{"member", "-send", "3334", "-idle", "6s"}, flags...)...)
+		s2 := startC(t, ctx, c, 2, "s2", append([]string{"member", "-send", "3334", "-idle", "9s"}, flags...)...)
 		s3 := start(t, ctx, c, 3, "s3", append([]string{"member", "-send", "3332"}, flags...)...)
-		r1 := startC(t, ctx, c, 1, "r1", append([]string{"member"}, flags...)...)
+		r1 := startC(t, ctx, c, 1, "r1", append([]string{"member", "-idle", "12s"}, flags...)...)
 		victim := startC(t, ctx, c, 3, "victim", append([]string{"member"}, flags...)...)
 		for _, m := range []member{s1, s2, s3, r1, victim} {
 			m.waitFor(t, ctx, c, "ready")
@@ -365,6 +511,15 @@ func TestProcessGroups(t *testing.T) {
 		}
 		t.Logf("survivors (Go and C) delivered the same %d lines (%d messages); %s; %s", len(oa), len(seen), died, lost)
 	})
+}
+
+// as runs a command as user (nobody or daemon), with no other groups.
+func as(user string) []string {
+	group := user
+	if user == "nobody" {
+		group = "nogroup"
+	}
+	return []string{"setpriv", "--reuid=" + user, "--regid=" + group, "--clear-groups"}
 }
 
 func at(s []string, k int) string {
