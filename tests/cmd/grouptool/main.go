@@ -179,7 +179,9 @@ func main() {
 		}
 		wait := *idle
 		if !done {
-			wait = 10 * time.Minute
+			// Short, so that the end of the sends shows without
+			// waiting for someone else's event.
+			wait = 200 * time.Millisecond
 		}
 		ev, err := next(wait)
 		if err != nil {
