@@ -5,6 +5,13 @@
 // can compare what members on different nodes delivered.
 //
 //	grouptool member -group t -members 3 -send 1000 -out /tmp/a.log
+//	grouptool raw [-hello] [-join G] HEX|zeros:N|send:GROUP:N...
+//
+// Raw mode opens a session by hand (with a proper hello first if -hello,
+// and a join if -join), sends each argument as one packet (hex bytes, N
+// zero bytes, or a well-formed send of N payload bytes to GROUP) and prints what the daemon answers, one record a line,
+// then "closed" when the daemon ends the session or "open" if it is still
+// open after -wait: for testing how the daemon takes bad input.
 //
 // Log lines:
 //
@@ -21,11 +28,15 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -45,6 +56,9 @@ func main() {
 		os.Exit(2)
 	}
 	mode := os.Args[1]
+	if mode == "raw" {
+		os.Exit(raw(os.Args[2:]))
+	}
 	fs := flag.NewFlagSet(mode, flag.ExitOnError)
 	var groups multi
 	fs.Var(&groups, "group", "group to join (repeatable; the first is the one -members and sends use)")
@@ -165,7 +179,9 @@ func main() {
 		}
 		wait := *idle
 		if !done {
-			wait = 10 * time.Minute
+			// Short, so that the end of the sends shows without
+			// waiting for someone else's event.
+			wait = 200 * time.Millisecond
 		}
 		ev, err := next(wait)
 		if err != nil {
@@ -225,4 +241,154 @@ func end(w *bufio.Writer, why string) {
 func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "grouptool:", err)
 	os.Exit(1)
+}
+
+// raw is raw mode; it returns the exit status.
+func raw(args []string) int {
+	fs := flag.NewFlagSet("raw", flag.ExitOnError)
+	cluster := fs.String("cluster", "", "cluster context")
+	hello := fs.Bool("hello", false, "say a proper hello first and read the welcome")
+	join := fs.String("join", "", "join this group after the hello")
+	wait := fs.Duration("wait", 3*time.Second, "how long to read answers after the last packet")
+	fs.Parse(args)
+	var pkts [][]byte
+	for _, a := range fs.Args() {
+		if n, ok := strings.CutPrefix(a, "zeros:"); ok {
+			k, err := strconv.Atoi(n)
+			if err != nil || k < 0 {
+				fatal(fmt.Errorf("bad packet %q: want zeros:N", a))
+			}
+			pkts = append(pkts, make([]byte, k))
+			continue
+		}
+		if rest, ok := strings.CutPrefix(a, "send:"); ok {
+			g, n, _ := strings.Cut(rest, ":")
+			k, err := strconv.Atoi(n)
+			if err != nil || k < 0 {
+				fatal(fmt.Errorf("bad packet %q: want send:GROUP:N", a))
+			}
+			// By hand: the encoder refuses a payload over the limit.
+			p := binary.LittleEndian.AppendUint32(nil, uint32(groupwire.HeaderLen+2+len(g)+1+4+k))
+			p = binary.LittleEndian.AppendUint16(p, uint16(groupwire.TSend))
+			p = binary.LittleEndian.AppendUint16(p, 0)
+			p = binary.LittleEndian.AppendUint32(p, 3) // tag
+			p = binary.LittleEndian.AppendUint16(p, uint16(len(g)))
+			p = append(p, g...)
+			p = append(p, byte(groupwire.Agreed))
+			p = binary.LittleEndian.AppendUint32(p, uint32(k))
+			pkts = append(pkts, append(p, make([]byte, k)...))
+			continue
+		}
+		b, err := hex.DecodeString(a)
+		if err != nil {
+			fatal(fmt.Errorf("bad packet %q: %v", a, err))
+		}
+		pkts = append(pkts, b)
+	}
+	path, err := groupclient.SocketPath(*cluster)
+	if err != nil {
+		fatal(err)
+	}
+	conn, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: path, Net: "unixpacket"})
+	if err != nil {
+		fatal(err)
+	}
+	defer conn.Close()
+	// Room for a packet over the daemon's limit, so that the daemon, not
+	// this kernel, is what refuses it (SO_SNDBUFFORCE needs root).
+	if rc, err := conn.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) {
+			if syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUFFORCE, 4<<20) != nil {
+				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4<<20)
+			}
+		})
+	}
+	buf := make([]byte, groupwire.MaxPacket)
+	// read prints the records of one packet; false when the session ended.
+	read := func(d time.Duration) bool {
+		conn.SetReadDeadline(time.Now().Add(d))
+		n, err := conn.Read(buf)
+		if err != nil || n == 0 {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				fmt.Println("open")
+			} else {
+				fmt.Println("closed")
+			}
+			return false
+		}
+		rs, err := groupwire.Records(buf[:n])
+		if err != nil {
+			fmt.Printf("undecodable %d bytes: %v\n", n, err)
+			return true
+		}
+		for _, r := range rs {
+			switch r.Type {
+			case groupwire.TReply, groupwire.TSendFailed:
+				fmt.Printf("%s tag %d code %s %q\n", r.Type, r.Tag, r.Code, r.Text)
+			case groupwire.TWelcome:
+				fmt.Printf("welcome %s\n", r.Self)
+			case groupwire.TView:
+				fmt.Printf("view %s %s %d members\n", r.Group, r.View, len(r.Members))
+			default:
+				fmt.Println(r.Type)
+			}
+		}
+		return true
+	}
+	send := func(p []byte) bool {
+		if _, err := conn.Write(p); err != nil {
+			fmt.Printf("write %d bytes: %v\n", len(p), err)
+			return false
+		}
+		return true
+	}
+	record := func(r groupwire.Record) []byte {
+		p, err := groupwire.Append(nil, &r)
+		if err != nil {
+			fatal(err)
+		}
+		return p
+	}
+	if *hello {
+		if !send(record(groupwire.Record{Type: groupwire.THello, Tag: 1, Version: groupwire.Version, Name: "grouptool-raw"})) || !read(5*time.Second) {
+			return 1
+		}
+	}
+	if *join != "" {
+		if !send(record(groupwire.Record{Type: groupwire.TJoin, Tag: 2, Group: *join})) {
+			return 1
+		}
+		// The view that shows us joined comes before the reply.
+		for {
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, err := conn.Read(buf)
+			if err != nil || n == 0 {
+				fmt.Println("closed")
+				return 1
+			}
+			rs, err := groupwire.Records(buf[:n])
+			if err != nil {
+				fmt.Printf("undecodable %d bytes: %v\n", n, err)
+				return 1
+			}
+			replied := false
+			for _, r := range rs {
+				if r.Type == groupwire.TReply {
+					fmt.Printf("%s tag %d code %s %q\n", r.Type, r.Tag, r.Code, r.Text)
+					replied = true
+				}
+			}
+			if replied {
+				break
+			}
+		}
+	}
+	for _, p := range pkts {
+		if !send(p) {
+			break
+		}
+	}
+	for read(*wait) {
+	}
+	return 0
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +26,12 @@ type Options struct {
 	// LinksDown leaves the heartbeat NICs down, as a fresh install does
 	// (see cluster.Options.LinksDown): concord-noded must set them up.
 	LinksDown bool
+	// Packages are Debian packages the nodes need beyond the harness's
+	// defaults (a compiler, say); the rootfs cache is keyed by the list.
+	Packages []string
+	// Debs are more .deb files installed in every node after Concord's
+	// (concord-dev.deb, say), in order.
+	Debs []string
 }
 
 // Cluster is a booted test cluster with Concord installed and configured.
@@ -45,6 +53,20 @@ func Deb() string {
 	return p
 }
 
+// DevDeb is concord-dev.deb (libconcord's header and pkg-config file),
+// built beside the package under test; "" when it is not there.
+func DevDeb() string {
+	d := Deb()
+	if d == "" {
+		return ""
+	}
+	p := filepath.Join(filepath.Dir(d), "concord-dev.deb")
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
+}
+
 // Boot boots the nodes, installs the .deb, writes the configuration and the
 // key, and starts concord-noded on every node unless o.NoStart.
 func Boot(ctx context.Context, env cluster.Env, o Options) (*Cluster, error) {
@@ -52,9 +74,23 @@ func Boot(ctx context.Context, env cluster.Env, o Options) (*Cluster, error) {
 	if deb == "" {
 		return nil, errors.New("CONCORD_DEB does not name a built package (run make deb, or make integration)")
 	}
-	hc, err := cluster.New(ctx, env, cluster.Options{Nodes: o.Nodes, Deb: deb, LinksDown: o.LinksDown})
+	co := cluster.Options{Nodes: o.Nodes, Deb: deb, LinksDown: o.LinksDown}
+	if len(o.Packages) > 0 {
+		co.Rootfs.Packages = append(slices.Clone(cluster.DefaultPackages), o.Packages...)
+		// Its own name, so that building it does not prune the default
+		// tree other tests boot from (and the other way round).
+		co.Rootfs.Name = "concord-extra"
+	}
+	hc, err := cluster.New(ctx, env, co)
 	if err != nil {
 		return nil, err
+	}
+	for _, d := range o.Debs {
+		for i := 1; i <= o.Nodes; i++ {
+			if err := hc.InstallDeb(ctx, i, d); err != nil {
+				return nil, fmt.Errorf("node%d: install %s: %w", i, d, err)
+			}
+		}
 	}
 	c := &Cluster{Cluster: hc, Key: []byte(strings.Repeat("k", 32) + strconv.FormatInt(time.Now().UnixNano(), 10))}
 	n := o.ConfNodes

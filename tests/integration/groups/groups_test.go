@@ -7,6 +7,7 @@ package groups
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,6 +66,30 @@ func installTool(t *testing.T, c *concordtest.Cluster, nodes []int) {
 	}
 }
 
+// cPackages are what building cmember in a node takes.
+var cPackages = []string{"gcc", "libc6-dev", "pkg-config"}
+
+// installC copies cmember.c into the nodes and builds it there against
+// the header and pkg-config file that concord-dev.deb installed, as a
+// user of the package would.
+func installC(t *testing.T, ctx context.Context, c *concordtest.Cluster, nodes []int) {
+	t.Helper()
+	src, err := os.ReadFile("testdata/cmember.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range nodes {
+		if err := c.WriteFile(i, "/usr/local/src/cmember.c", src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.Exec(ctx, i, "sh", "-c",
+			"cc -Wall -Werror -o /usr/local/bin/cmember /usr/local/src/cmember.c $(pkg-config --cflags --libs concord) -pthread 2>&1")
+		if err != nil {
+			t.Fatalf("node %d: build cmember against the installed header: %v\n%s", i, err, out)
+		}
+	}
+}
+
 // member is a grouptool run as a transient unit on a node.
 type member struct {
 	node int
@@ -74,9 +99,20 @@ type member struct {
 
 func start(t *testing.T, ctx context.Context, c *concordtest.Cluster, node int, name string, args ...string) member {
 	t.Helper()
+	return startProgram(t, ctx, c, node, name, "/usr/local/bin/grouptool", args...)
+}
+
+// startC starts cmember, the C member built in the node (installC).
+func startC(t *testing.T, ctx context.Context, c *concordtest.Cluster, node int, name string, args ...string) member {
+	t.Helper()
+	return startProgram(t, ctx, c, node, name, "/usr/local/bin/cmember", args...)
+}
+
+func startProgram(t *testing.T, ctx context.Context, c *concordtest.Cluster, node int, name, program string, args ...string) member {
+	t.Helper()
 	m := member{node: node, unit: "gt-" + name, log: "/tmp/gt-" + name + ".log"}
 	c.Systemctl(ctx, node, "reset-failed", m.unit)
-	argv := append([]string{"systemd-run", "--unit=" + m.unit, "--collect", "--property=KillMode=process", "/usr/local/bin/grouptool"}, args...)
+	argv := append([]string{"systemd-run", "--unit=" + m.unit, "--collect", "--property=KillMode=process", program}, args...)
 	argv = append(argv, "-out", m.log)
 	if _, err := c.Exec(ctx, node, argv...); err != nil {
 		t.Fatalf("start %s on node %d: %v", name, node, err)
@@ -148,12 +184,17 @@ func ordered(ls []string, g string, n int) []string {
 }
 
 func TestProcessGroups(t *testing.T) {
-	c, ctx := boot(t, concordtest.Options{Nodes: 3})
+	dev := concordtest.DevDeb()
+	if concordtest.Deb() != "" && dev == "" {
+		t.Skip("skipping: no concord-dev.deb beside CONCORD_DEB (make deb builds both)")
+	}
+	c, ctx := boot(t, concordtest.Options{Nodes: 3, Packages: cPackages, Debs: []string{dev}})
 	all := []int{1, 2, 3}
 	if _, err := c.WaitView(ctx, all, []uint16{1, 2, 3}, formTimeout); err != nil {
 		t.Fatal(err)
 	}
 	installTool(t, c, all)
+	installC(t, ctx, c, all)
 
 	t.Run("BarrierAcrossThreeNodes", func(t *testing.T) {
 		var ms []member
@@ -227,14 +268,168 @@ func TestProcessGroups(t *testing.T) {
 		}
 	})
 
-	t.Run("TenThousandMessagesWithDeaths", func(t *testing.T) {
-		var senders []member
-		for _, i := range all {
-			senders = append(senders, start(t, ctx, c, i, fmt.Sprintf("s%d", i), "member", "-group", "t", "-members", "4",
-				"-send", "3334", "-size", "256", "-interval", "1ms", "-idle", "6s"))
+	t.Run("BadInputIsRefused", func(t *testing.T) {
+		// A Go sender on node 1 streams to a C receiver on node 2 while
+		// node 1's daemon gets bad packets and unwelcome users.
+		const n = 6000
+		recv := startC(t, ctx, c, 2, "badrecv", "member", "-group", "bad", "-members", "2", "-idle", "8s")
+		send := start(t, ctx, c, 1, "badsend", "member", "-group", "bad", "-members", "2", "-send", fmt.Sprint(n), "-interval", "5ms", "-idle", "4s")
+		recv.waitFor(t, ctx, c, "ready")
+		send.waitFor(t, ctx, c, "ready")
+		pid := func() string {
+			out, err := c.Exec(ctx, 1, "systemctl", "show", "-p", "MainPID", "--value", "concord-noded")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return strings.TrimSpace(out)
 		}
-		victim := start(t, ctx, c, 3, "victim", "member", "-group", "t", "-members", "4")
-		for _, m := range senders {
+		pid0 := pid()
+		since := time.Now().Add(-time.Second)
+
+		// raw runs grouptool's raw mode on node 1 (as user, unless "")
+		// and returns its output.
+		raw := func(user string, args ...string) string {
+			t.Helper()
+			argv := []string{"/usr/local/bin/grouptool", "raw"}
+			if user != "" {
+				argv = append(as(user), argv...)
+			}
+			out, err := c.Exec(ctx, 1, append(argv, args...)...)
+			if err != nil {
+				out += fmt.Sprintf("exit: %v\n", err)
+			}
+			return out
+		}
+		// refused checks that out has an answer with code and a sentence
+		// saying what was wrong, and, if closed, that the daemon then
+		// ended the session.
+		refused := func(what, out, code string, closed bool) {
+			t.Helper()
+			t.Logf("%s: %s", what, strings.ReplaceAll(strings.TrimSpace(out), "\n", " | "))
+			ok := false
+			for _, l := range strings.Split(out, "\n") {
+				if strings.Contains(l, " code "+code+" \"") && !strings.HasSuffix(l, `""`) {
+					ok = true
+				}
+			}
+			if !ok {
+				t.Errorf("%s: no answer with code %q and a reason in %q", what, code, out)
+			}
+			if end := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]); closed && end != "closed" || !closed && end != "open" {
+				t.Errorf("%s: session ended %q, want closed=%v", what, end, closed)
+			}
+		}
+		hello := "10000000" + "0100" + "0000" + "01000000" + "0100" + "0000" // hello, version 1, no name
+		refused("garbage first", raw("", "deadbeef"), "invalid", true)
+		refused("garbage after hello", raw("", "-hello", "10000000"+"3412"+"0000"+"09000000"+"aabbccdd"), "invalid", true)
+		refused("length past the packet", raw("", "-hello", "20000000"+"0200"+"0000"+"07000000"+"0300"+"616263"), "invalid", true)
+		refused("truncated string", raw("", "-hello", "11000000"+"0200"+"0000"+"07000000"+"0500"+"616263"), "invalid", true)
+		refused("truncated header", raw("", "-hello", "0c0000000200"), "invalid", true)
+		refused("second hello", raw("", "-hello", hello), "invalid", true)
+		refused("version 0", raw("", "10000000"+"0100"+"0000"+"01000000"+"0000"+"0000"), "bad version", true)
+		refused("oversized packet", raw("", "-hello", fmt.Sprintf("zeros:%d", 256<<10+1)), "invalid", true)
+		out := raw("", "-hello", "-join", "raw", fmt.Sprintf("send:raw:%d", 64<<10+1))
+		refused("oversized payload", out, "invalid", true)
+
+		// Users: nobody may not connect until a rule lets it; then only
+		// to the groups the rule names. daemon (uid 1) never may.
+		refused("nobody without a rule", raw("nobody", "-hello"), "denied", true)
+		// A rule that does not parse is refused, saying why.
+		out, err := c.Exec(ctx, 1, "concordctl", "config", "set", "groups.allow.bad", "usr:nobody app-*")
+		t.Logf("bad rule: %v %s", err, out)
+		if err == nil {
+			t.Errorf("concordctl took the rule \"usr:nobody app-*\": %s", out)
+		}
+		if out, err := c.Exec(ctx, 1, "concordctl", "config", "set", "groups.allow.x", "user:nobody app-*"); err != nil {
+			t.Fatalf("concordctl config set: %v: %s", err, out)
+		}
+		err = cluster.Eventually(withTimeout(ctx, 30*time.Second), func() (bool, string) {
+			out := raw("nobody", "-hello", "-join", "app-1", "-wait", "200ms")
+			return strings.Contains(out, "reply tag 2 code ok"), out
+		})
+		if err != nil {
+			t.Fatalf("nobody may not join app-1 after the rule: %v", err)
+		}
+		refused("nobody joins a forbidden group", raw("nobody", "-hello", "-join", "secret", "-wait", "500ms"), "denied", false)
+		refused("uid daemon", raw("daemon", "-hello"), "denied", true)
+		// Through the client libraries, as a program would see it.
+		for _, prog := range []string{"/usr/local/bin/grouptool", "/usr/local/bin/cmember"} {
+			for _, u := range []string{"nobody", "daemon"} {
+				out, err := c.Exec(ctx, 1, append(as(u), prog, "member", "-group", "secret", "-idle", "1s")...)
+				t.Logf("%s as %s joining secret: %v", filepath.Base(prog), u, err)
+				if err == nil || !strings.Contains(err.Error(), "denied") && !strings.Contains(err.Error(), "may not") {
+					t.Errorf("%s as %s joined a forbidden group: %v %s", prog, u, err, out)
+				}
+			}
+		}
+
+		if busy := send.lines(ctx, c); slices.ContainsFunc(busy, func(l string) bool { return strings.HasPrefix(l, "sent ") }) {
+			t.Errorf("the sender finished before the bad input did: make it send longer")
+		}
+		if p, act := pid(), c.Systemctl; p != pid0 {
+			t.Errorf("concord-noded's PID went from %s to %s", pid0, p)
+		} else if out, _ := act(ctx, 1, "is-active", "concord-noded"); strings.TrimSpace(out) != "active" {
+			t.Errorf("concord-noded is %q", out)
+		}
+		sl, rl := send.wait(t, ctx, c), recv.wait(t, ctx, c)
+		if !slices.Contains(sl, fmt.Sprintf("sent %d", n)) {
+			t.Fatalf("the sender did not finish: %q", tail(sl))
+		}
+		var got []int
+		for j, l := range ordered(rl, "bad", 2) {
+			f := strings.Fields(l)
+			if f[0] == "view" && j > 0 { // the first is the view with both
+				if !strings.Contains(l, ":closed:") {
+					t.Errorf("the receiver saw the group change: %s", l)
+				}
+			}
+			if f[0] == "view" {
+				continue
+			}
+			var k int
+			fmt.Sscan(strings.Split(f[3], "/")[2], &k)
+			got = append(got, k)
+		}
+		for i, k := range got {
+			if k != i {
+				t.Fatalf("the receiver got message %d at place %d", k, i)
+			}
+		}
+		if len(got) != n {
+			t.Fatalf("the receiver got %d of %d messages; log tail %q", len(got), n, tail(rl))
+		}
+		j, err := c.Exec(ctx, 1, "journalctl", "-u", "concord-noded", "--no-pager", "-o", "cat",
+			"--since", "@"+fmt.Sprint(since.Unix()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range []string{"group session: ", "group session refused: uid 65534", "group session refused: uid 1 ", "group join refused: uid 65534 may not join group \"secret\""} {
+			if !strings.Contains(j, w) {
+				t.Errorf("node 1's journal has no %q", w)
+			}
+		}
+		for _, l := range strings.Split(j, "\n") {
+			if strings.Contains(l, "refused") || strings.Contains(l, "closing it") {
+				t.Logf("journal: %s", l)
+			}
+		}
+		t.Logf("receiver got all %d messages in order; concord-noded PID %s throughout", n, pid0)
+	})
+
+	t.Run("TenThousandMessagesWithDeaths", func(t *testing.T) {
+		// Mixed languages: Go senders on nodes 1 and 3, a C sender on
+		// node 2, a C receiver on node 1 and a C victim on node 3. The
+		// survivors (two C, one Go) must agree line for line.
+		// The survivors end idle seconds apart: one that closes its
+		// session while the view showing another's close is on its way
+		// can be taken for dead (see the report on the daemon's bye).
+		flags := []string{"-group", "t", "-members", "5", "-size", "256", "-interval", "1ms"}
+		s1 := start(t, ctx, c, 1, "s1", append([]string{"member", "-send", "3334", "-idle", "6s"}, flags...)...)
+		s2 := startC(t, ctx, c, 2, "s2", append([]string{"member", "-send", "3334", "-idle", "9s"}, flags...)...)
+		s3 := start(t, ctx, c, 3, "s3", append([]string{"member", "-send", "3332"}, flags...)...)
+		r1 := startC(t, ctx, c, 1, "r1", append([]string{"member", "-idle", "12s"}, flags...)...)
+		victim := startC(t, ctx, c, 3, "victim", append([]string{"member"}, flags...)...)
+		for _, m := range []member{s1, s2, s3, r1, victim} {
 			m.waitFor(t, ctx, c, "ready")
 		}
 		time.Sleep(1500 * time.Millisecond)
@@ -245,27 +440,37 @@ func TestProcessGroups(t *testing.T) {
 		if err := c.Kill(3); err != nil {
 			t.Fatal(err)
 		}
-		a := senders[0].wait(t, ctx, c)
-		b := senders[1].wait(t, ctx, c)
-		oa, ob := ordered(a, "t", 4), ordered(b, "t", 4)
-		// The first survivor to finish leaves; the other sees that at
-		// its end. Up to there, they must agree line for line.
-		n := min(len(oa), len(ob))
-		for _, rest := range [][]string{oa[n:], ob[n:]} {
-			for _, l := range rest {
+		survivors := []member{s1, s2, r1}
+		var logs [][]string
+		for _, m := range survivors {
+			ls := m.wait(t, ctx, c)
+			t.Logf("%s on node %d ended: %q", m.unit, m.node, tail(ls))
+			logs = append(logs, ordered(ls, "t", 5))
+		}
+		// A survivor that finishes leaves; the others see that at their
+		// end. Up to there, they must agree line for line.
+		n := len(logs[0])
+		for _, o := range logs {
+			n = min(n, len(o))
+		}
+		for k, o := range logs {
+			for _, l := range o[n:] {
 				if !strings.HasPrefix(l, "view ") || !strings.Contains(l, ":closed:") {
-					t.Fatalf("after the common part, one survivor delivered %q", l)
+					t.Fatalf("after the common part, survivor %s delivered %q", survivors[k].unit, l)
 				}
 			}
+			logs[k] = o[:n]
 		}
-		oa, ob = oa[:n], ob[:n]
-		if len(oa) == 0 || !slices.Equal(oa, ob) {
-			k := 0
-			for k < len(oa) && k < len(ob) && oa[k] == ob[k] {
-				k++
+		oa := logs[0]
+		for k, ob := range logs[1:] {
+			if len(oa) == 0 || !slices.Equal(oa, ob) {
+				j := 0
+				for j < len(oa) && j < len(ob) && oa[j] == ob[j] {
+					j++
+				}
+				t.Fatalf("survivors %s (Go) and %s (C) delivered different sequences (%d and %d lines), first difference at %d: %q vs %q",
+					s1.unit, survivors[k+1].unit, len(oa), len(ob), j, at(oa, j), at(ob, j))
 			}
-			t.Fatalf("survivors delivered different sequences (%d and %d lines), first difference at %d: %q vs %q",
-				len(oa), len(ob), k, at(oa, k), at(ob, k))
 		}
 		seen := map[string]bool{}
 		perSender := map[string][]int{}
@@ -306,8 +511,20 @@ func TestProcessGroups(t *testing.T) {
 				t.Fatalf("live sender %s: %d of 3334 delivered", who, len(ks))
 			}
 		}
-		t.Logf("survivors delivered the same %d lines (%d messages); %s; %s", len(oa), len(seen), died, lost)
+		if len(perSender) != 3 {
+			t.Fatalf("messages from %d senders, want 3: %v", len(perSender), slices.Collect(maps.Keys(perSender)))
+		}
+		t.Logf("survivors (Go and C) delivered the same %d lines (%d messages); %s; %s", len(oa), len(seen), died, lost)
 	})
+}
+
+// as runs a command as user (nobody or daemon), with no other groups.
+func as(user string) []string {
+	group := user
+	if user == "nobody" {
+		group = "nogroup"
+	}
+	return []string{"setpriv", "--reuid=" + user, "--regid=" + group, "--clear-groups"}
 }
 
 func at(s []string, k int) string {
