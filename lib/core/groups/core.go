@@ -675,7 +675,6 @@ func (c *Core) apply(m Msg) {
 			c.emit(s.m.Client, Event{Kind: EvWritable})
 		}
 	}
-	tag := fmt.Sprintf("%d.%d.%d", m.ID.Node, m.ID.Inc, m.ID.Seq)
 	g := c.groups[m.Group]
 	switch m.Kind {
 	case MsgJoin:
@@ -687,18 +686,18 @@ func (c *Core) apply(m Msg) {
 		if g == nil {
 			g = &group{}
 		}
-		c.change(m.Group, g, []Change{{Member: m.Sender, Kind: Joined}}, tag)
+		c.change(m.Group, g, []Change{{Member: m.Sender, Kind: Joined}}, msgTag(m.ID))
 	case MsgLeave:
 		if s := c.local(m.Sender); s != nil {
 			delete(s.pending, m.Group)
 		}
 		if c.isMember(g, m.Sender) {
-			c.change(m.Group, g, []Change{{Member: m.Sender, Kind: Left, Reason: "left the group"}}, tag)
+			c.change(m.Group, g, []Change{{Member: m.Sender, Kind: Left, Reason: "left the group"}}, msgTag(m.ID))
 		}
 	case MsgGone:
 		for _, name := range c.Groups() {
 			if g := c.groups[name]; c.isMember(g, m.Sender) {
-				c.change(name, g, []Change{{Member: m.Sender, Kind: m.Change, Reason: m.Reason}}, tag)
+				c.change(name, g, []Change{{Member: m.Sender, Kind: m.Change, Reason: m.Reason}}, msgTag(m.ID))
 			}
 		}
 		if s := c.local(m.Sender); s != nil {
@@ -756,6 +755,10 @@ func (c *Core) apply(m Msg) {
 		}
 	}
 }
+
+// msgTag names a message in the hash of a branch view id; made only for
+// view changes, not for every message.
+func msgTag(id MsgID) string { return fmt.Sprintf("%d.%d.%d", id.Node, id.Inc, id.Seq) }
 
 func (c *Core) failSend(m Msg, why string) {
 	if s := c.local(m.Sender); s != nil {
