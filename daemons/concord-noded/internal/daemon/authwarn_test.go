@@ -386,8 +386,13 @@ func TestWrongKeyWarnsOnBothSides(t *testing.T) {
 			s1.Nodes[2].AuthFailures, s3.Nodes[0].AuthFailures, s3.Nodes[1].AuthFailures, s3.Nodes[2].AuthFailures)
 	})
 	time.Sleep(2 * every)
-	// Node 3's frames come every heartbeat on a link or two, some
-	// hundreds since it started; the warnings, one per interval.
+	// Node 3's frames come every heartbeat on a link or two; the warnings,
+	// one per interval. Wait for enough failed frames that one warning
+	// per frame would show (a loaded machine runs fewer heartbeats).
+	eventually(t, "node 3's frames fail at node 1", func() (bool, string) {
+		f := n1.d.Status().Nodes[2].AuthFailures
+		return f >= 40, fmt.Sprintf("%d frames failed", f)
+	})
 	elapsed := time.Since(began)
 	most := int(elapsed/every) + 2
 	fails := n1.d.Status().Nodes[2].AuthFailures
