@@ -51,6 +51,7 @@ type outUnicast struct {
 	payload  []byte
 	lastSent uint64
 	sent     bool
+	ordered  bool // seen ordered in this view: only its delivery is awaited
 }
 
 // queued is a broadcast or group change waiting to be ordered.
@@ -61,6 +62,7 @@ type queued struct {
 	payload  []byte
 	lastSent uint64
 	sent     bool
+	ordered  bool // seen ordered in this view: only its delivery is awaited
 }
 
 // originOrder is the sequencer's per-origin state in the current view.
@@ -245,7 +247,7 @@ func (n *Node) resetViewState() {
 	n.seqOrigin = map[NodeID]originOrder{}
 	n.seqHeld = map[NodeID]map[uint64]Message{}
 	for _, q := range n.queue {
-		q.sent = false
+		q.sent, q.ordered = false, false
 	}
 	n.ackedSeq, n.flushRecv, n.knownStable = 0, 0, 0
 }

@@ -81,6 +81,12 @@ func (n *Node) onOrdered(m Message) {
 	}
 	mm := m
 	n.log[m.Seq] = &mm
+	if m.Origin == n.id && m.OriginInc == n.inc && len(n.queue) > 0 {
+		// Ordered: resending it would only make the sequencer drop it.
+		if i := m.MsgID - n.queue[0].msgID; m.MsgID >= n.queue[0].msgID && i < uint64(len(n.queue)) {
+			n.queue[i].ordered = true
+		}
+	}
 	for n.log[n.recv+1] != nil {
 		n.recv++
 	}
@@ -171,6 +177,15 @@ func (n *Node) deliver(m *Message, unstable bool) {
 			return
 		}
 		n.queue = n.queue[1:]
+		// The window moved by one: its last place may hold a message
+		// never sent, which need not wait for the next tick.
+		if len(n.queue) >= sendWindow && !n.leaving && !n.following {
+			if q := n.queue[sendWindow-1]; !q.sent {
+				q.sent, q.lastSent = true, n.tick
+				n.send(Message{Type: MsgData, To: n.view.ID.Coord, View: n.view.ID, MsgID: q.msgID, Seq: n.queue[0].msgID,
+					Op: q.op, Group: q.group, Payload: q.payload})
+			}
+		}
 	} else {
 		d := n.dedupe[m.Origin]
 		if m.OriginInc < d.inc || (m.OriginInc == d.inc && m.MsgID <= d.msgID) {
@@ -236,7 +251,7 @@ func (n *Node) flushSends() {
 		if i >= sendWindow {
 			break
 		}
-		if !n.due(&q.sent, &q.lastSent) {
+		if q.ordered || !n.due(&q.sent, &q.lastSent) {
 			continue
 		}
 		n.send(Message{Type: MsgData, To: seqr, View: n.view.ID, MsgID: q.msgID, Seq: head, Op: q.op, Group: q.group, Payload: q.payload})
