@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 )
@@ -60,7 +61,8 @@ type stat struct {
 
 // figRow is one line of the table for one system.
 type figRow struct {
-	figure string
+	figure  string
+	noRatio bool // a ratio of counts near 0, or of the host's load, means nothing
 	stat
 }
 
@@ -69,10 +71,13 @@ type figRow struct {
 func (f *figures) rows(bc benchCase) []figRow {
 	var out []figRow
 	runs := fmt.Sprintf("%d runs", f.runs)
+	if f.runs == 1 {
+		runs = "1 run"
+	}
 	add := func(figure string, v []float64, prec int, n string) {
 		s := slices.Clone(v)
 		slices.Sort(s)
-		out = append(out, figRow{figure, stat{median(s), s[0], s[len(s)-1], prec, n}})
+		out = append(out, figRow{figure: figure, stat: stat{median(s), s[0], s[len(s)-1], prec, n}})
 	}
 	if bc.paced {
 		for i, l := range f.lat {
@@ -80,8 +85,8 @@ func (f *figures) rows(bc benchCase) []figRow {
 			if i == 0 {
 				who += " (the sender)"
 			}
-			out = append(out, figRow{"latency ms, " + who + "; median of run medians, min/max of all samples",
-				stat{median(l.med) / 1000, l.min / 1000, l.max / 1000, 3, fmt.Sprintf("%s (%d samples)", runs, l.samples)}})
+			out = append(out, figRow{figure: "latency ms, " + who + "; median of run medians, min/max of all samples",
+				stat: stat{median(l.med) / 1000, l.min / 1000, l.max / 1000, 3, fmt.Sprintf("%s (%d samples)", runs, l.samples)}})
 			p := make([]float64, len(l.p99))
 			for k, v := range l.p99 {
 				p[k] = v / 1000
@@ -104,26 +109,28 @@ func (f *figures) rows(bc benchCase) []figRow {
 		}
 		add("msg/s accepted from "+who, f.accepted, 0, fmt.Sprintf("%d senders", len(f.accepted)))
 		add("would-block answers (EAGAIN, CS_ERR_TRY_AGAIN) per sender per run", f.retries, 0, fmt.Sprintf("%d senders", len(f.retries)))
+		out[len(out)-1].noRatio = true
 		add(fmt.Sprintf("daemon CPU µs per delivered message, summed over the %d nodes", nodes), f.daemonUS, 1, runs)
 		add("client CPU µs per delivered message, per member (sending included)", f.clientUS, 2, per)
 	}
 	add("host CPU busy % (both CPUs, everything on the host)", f.busy, 1, runs)
+	out[len(out)-1].noRatio = true
 	return out
 }
 
 // printCase prints the case's lines, Concord's figures (a) beside
 // Corosync's (b), with the ratio of the medians.
-func printCase(bc benchCase, a, b *figures) {
+func printCase(w io.Writer, bc benchCase, a, b *figures) {
 	ra, rb := a.rows(bc), b.rows(bc)
 	name := bc.String()
 	for i := range ra {
 		x, y := ra[i], rb[i]
 		num := func(v float64) string { return strconv.FormatFloat(v, 'f', x.prec, 64) }
 		ratio := "–"
-		if y.med != 0 {
+		if y.med != 0 && !x.noRatio {
 			ratio = strconv.FormatFloat(x.med/y.med, 'f', 2, 64)
 		}
-		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, x.figure,
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, x.figure,
 			num(x.med), num(x.lo), num(x.hi), num(y.med), num(y.lo), num(y.hi), x.n, ratio)
 		name = ""
 	}

@@ -285,7 +285,7 @@ func run(env *cluster.CLIEnv, o options) error {
 	fmt.Println("| case | figure | Concord median | min | max | Corosync median | min | max | n | Concord / Corosync |")
 	fmt.Println("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, bc := range o.cases {
-		printCase(bc, systems[0].figs[bc.name], systems[1].figs[bc.name])
+		printCase(os.Stdout, bc, systems[0].figs[bc.name], systems[1].figs[bc.name])
 	}
 	for _, r := range idleRows {
 		r.print()
