@@ -24,6 +24,35 @@ type backend struct {
 	daemon  string   // the unit that serves the groups in every node
 }
 
+// concordBackend builds against the library and header of the packages
+// under test, unpacked into a directory of the bench's own (sysroot), so
+// the client and the nodes' libconcord.so.1 come from the same build.
+func concordBackend(sysroot string) backend {
+	inc := filepath.Join(sysroot, "usr/include")
+	return backend{
+		name:    "concord",
+		sources: []string{"backend_concord.c"},
+		libs:    []string{"-I" + inc, "-L" + filepath.Join(sysroot, "usr/lib/x86_64-linux-gnu"), "-lconcord"},
+		header:  filepath.Join(inc, "concord/group.h"),
+		daemon:  "concord-noded",
+	}
+}
+
+// unpackConcord unpacks deb (CONCORD_DEB) and the concord-dev.deb beside
+// it, as `make deb` leaves them, into dir.
+func unpackConcord(deb, dir string) error {
+	dev := filepath.Join(filepath.Dir(deb), "concord-dev.deb")
+	for _, p := range []string{deb, dev} {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("building the concord client: %v (make deb builds concord.deb and concord-dev.deb)", err)
+		}
+		if out, err := exec.Command("dpkg-deb", "-x", p, dir).CombinedOutput(); err != nil {
+			return fmt.Errorf("dpkg-deb -x %s: %v: %s", p, err, out)
+		}
+	}
+	return nil
+}
+
 var cpgBackend = backend{
 	name:    "cpg",
 	sources: []string{"backend_cpg.c"},
@@ -39,9 +68,9 @@ func buildClient(b backend, dir string) (string, error) {
 		return "", fmt.Errorf("building the %s client: gcc is not installed (tests/setup.sh installs it)", b.name)
 	}
 	if _, err := os.Stat(b.header); err != nil {
-		return "", fmt.Errorf("building the %s client: %s is missing (tests/setup.sh installs libcpg-dev)", b.name, b.header)
+		return "", fmt.Errorf("building the %s client: %s is missing (tests/setup.sh installs libcpg-dev; make deb builds concord-dev.deb)", b.name, b.header)
 	}
-	src := filepath.Join(dir, "src")
+	src := filepath.Join(dir, "src-"+b.name)
 	if err := os.MkdirAll(src, 0o755); err != nil {
 		return "", err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 )
@@ -51,58 +52,88 @@ func (f *figures) add(bc benchCase, ms []member) {
 	}
 }
 
-func (f *figures) print(bc benchCase, daemon string) {
-	name := bc.String()
+// stat is one figure's summary over the runs.
+type stat struct {
+	med, lo, hi float64
+	prec        int    // digits after the point
+	n           string // what was counted
+}
+
+// figRow is one line of the table for one system.
+type figRow struct {
+	figure  string
+	noRatio bool // a ratio of counts near 0, or of the host's load, means nothing
+	stat
+}
+
+// rows are the case's lines; both systems give the same lines in the same
+// order, so the table sets them side by side.
+func (f *figures) rows(bc benchCase) []figRow {
+	var out []figRow
 	runs := fmt.Sprintf("%d runs", f.runs)
+	if f.runs == 1 {
+		runs = "1 run"
+	}
+	add := func(figure string, v []float64, prec int, n string) {
+		s := slices.Clone(v)
+		slices.Sort(s)
+		out = append(out, figRow{figure: figure, stat: stat{median(s), s[0], s[len(s)-1], prec, n}})
+	}
 	if bc.paced {
 		for i, l := range f.lat {
 			who := fmt.Sprintf("n%d", i+1)
 			if i == 0 {
 				who += " (the sender)"
 			}
-			ms := func(us float64) string { return strconv.FormatFloat(us/1000, 'f', 3, 64) }
-			line(name, "latency ms, "+who+"; median of run medians, min/max of all samples", ms(median(l.med)), ms(l.min), ms(l.max),
-				fmt.Sprintf("%s (%d samples)", runs, l.samples))
-			name = ""
-			p := slices.Clone(l.p99)
-			slices.Sort(p)
-			line("", "  p99 latency ms, "+who, ms(median(p)), ms(p[0]), ms(p[len(p)-1]), runs)
+			out = append(out, figRow{figure: "latency ms, " + who + "; median of run medians, min/max of all samples",
+				stat: stat{median(l.med) / 1000, l.min / 1000, l.max / 1000, 3, fmt.Sprintf("%s (%d samples)", runs, l.samples)}})
+			p := make([]float64, len(l.p99))
+			for k, v := range l.p99 {
+				p[k] = v / 1000
+			}
+			add("  p99 latency ms, "+who, p, 3, runs)
 		}
+		// Per message would charge the idle upkeep to 50 msgs/s.
+		add(fmt.Sprintf("daemon CPU %% of a core per node (mean of the %d) over the run", nodes), f.daemonPct, 1, runs)
 	} else {
 		per := fmt.Sprintf("%s × %d members", runs, nodes)
-		row(name, "msg/s delivered per member, first to last delivery", f.rate, 0, per)
-		name = ""
+		add("msg/s delivered per member, first to last delivery", f.rate, 0, per)
 		mb := make([]float64, len(f.rate))
 		for i, r := range f.rate {
 			mb[i] = r * float64(bc.size) / 1e6
 		}
-		row("", "= MB/s of payload per member", mb, 1, per)
+		add("= MB/s of payload per member", mb, 1, per)
 		who := "sender"
 		if len(bc.senders) > 1 {
 			who = "each sender"
 		}
-		row("", "msg/s accepted from "+who, f.accepted, 0, fmt.Sprintf("%d senders", len(f.accepted)))
-		row("", "CS_ERR_TRY_AGAIN retries per sender per run", f.retries, 0, fmt.Sprintf("%d senders", len(f.retries)))
+		add("msg/s accepted from "+who, f.accepted, 0, fmt.Sprintf("%d senders", len(f.accepted)))
+		add("would-block answers (EAGAIN, CS_ERR_TRY_AGAIN) per sender per run", f.retries, 0, fmt.Sprintf("%d senders", len(f.retries)))
+		out[len(out)-1].noRatio = true
+		add(fmt.Sprintf("daemon CPU µs per delivered message, summed over the %d nodes", nodes), f.daemonUS, 1, runs)
+		add("client CPU µs per delivered message, per member (sending included)", f.clientUS, 2, per)
 	}
-	if bc.paced {
-		// Per message would charge the idle token rotation to 50 msgs/s.
-		row("", fmt.Sprintf("%s CPU %% of a core per node (mean of the %d) over the run", daemon, nodes), f.daemonPct, 1, runs)
-	} else {
-		row("", fmt.Sprintf("%s CPU µs per delivered message, summed over the %d nodes", daemon, nodes), f.daemonUS, 1, runs)
-		row("", "client CPU µs per delivered message, per member (sending included)", f.clientUS, 2, fmt.Sprintf("%s × %d members", runs, nodes))
-	}
-	row("", "host CPU busy % (both CPUs, everything on the host)", f.busy, 1, runs)
+	add("host CPU busy % (both CPUs, everything on the host)", f.busy, 1, runs)
+	out[len(out)-1].noRatio = true
+	return out
 }
 
-func row(name, figure string, v []float64, prec int, n string) {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	num := func(x float64) string { return strconv.FormatFloat(x, 'f', prec, 64) }
-	line(name, figure, num(median(s)), num(s[0]), num(s[len(s)-1]), n)
-}
-
-func line(name, figure, med, lo, hi, n string) {
-	fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", name, figure, med, lo, hi, n)
+// printCase prints the case's lines, Concord's figures (a) beside
+// Corosync's (b), with the ratio of the medians.
+func printCase(w io.Writer, bc benchCase, a, b *figures) {
+	ra, rb := a.rows(bc), b.rows(bc)
+	name := bc.String()
+	for i := range ra {
+		x, y := ra[i], rb[i]
+		num := func(v float64) string { return strconv.FormatFloat(v, 'f', x.prec, 64) }
+		ratio := "–"
+		if y.med != 0 && !x.noRatio {
+			ratio = strconv.FormatFloat(x.med/y.med, 'f', 2, 64)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, x.figure,
+			num(x.med), num(x.lo), num(x.hi), num(y.med), num(y.lo), num(y.hi), x.n, ratio)
+		name = ""
+	}
 }
 
 // median of a sorted or unsorted slice; the mean of the middle two for an

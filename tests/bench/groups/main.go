@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/concord-ha/concord/tests/harness/cluster"
+	"github.com/concord-ha/concord/tests/harness/concordtest"
 	"github.com/concord-ha/concord/tests/harness/corosync"
 )
 
@@ -59,14 +60,20 @@ type options struct {
 	runs, msgs, paced int
 	interval          time.Duration
 	cases             []benchCase
+	idleWindow        time.Duration // 0: no idle measurement
+	idleRounds        int
+	cpuprofile        string // host file for node1's concord-noded CPU profile
 }
 
 func main() {
 	var o options
-	flag.IntVar(&o.runs, "runs", 5, "runs of every case (interleaved: run 1 of each case, then run 2, ...)")
+	flag.IntVar(&o.runs, "runs", 4, "runs of every case (interleaved: run 1 of each case, then run 2, ...)")
 	flag.IntVar(&o.msgs, "msgs", 20000, "messages per sender in each flood run (16 KiB floods: a quarter, to keep the run short)")
 	flag.IntVar(&o.paced, "paced", 250, "messages in each paced run")
 	flag.DurationVar(&o.interval, "interval", 20*time.Millisecond, "pace of the paced case")
+	flag.DurationVar(&o.idleWindow, "idle-window", 20*time.Second, "window of each idle measurement (0: skip the idle cost)")
+	flag.IntVar(&o.idleRounds, "idle-rounds", 2, "idle windows with and without a group session open")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write node1's concord-noded CPU profile (pprof, daemon start to the end of the runs) to `file`")
 	cases := flag.String("cases", "all", "comma-separated cases to run, of: "+caseNames())
 	flag.Parse()
 	if err := o.check(*cases); err != nil {
@@ -104,6 +111,12 @@ func (o *options) check(cases string) error {
 	if o.interval < time.Millisecond || o.interval > 10*time.Second {
 		return fmt.Errorf("-interval %v: want 1ms..10s", o.interval)
 	}
+	if o.idleWindow != 0 && (o.idleWindow < 5*time.Second || o.idleWindow > 10*time.Minute) {
+		return fmt.Errorf("-idle-window %v: want 0 or 5s..10m", o.idleWindow)
+	}
+	if o.idleRounds < 1 || o.idleRounds > 100 {
+		return fmt.Errorf("-idle-rounds %d: want 1..100", o.idleRounds)
+	}
 	if cases == "all" {
 		o.cases = allCases
 		return nil
@@ -121,6 +134,21 @@ func (o *options) check(cases string) error {
 	return nil
 }
 
+// system is one group service under test, on its own 3-node cluster.
+type system struct {
+	name    string // in the table
+	version string
+	b       backend
+	c       *cluster.Cluster
+	bin     string   // the client, in every node
+	pids    []string // the daemon's main process in every node
+	// The daemon's journal line that marks a new membership, to tell
+	// whether one formed during the runs.
+	viewMark string
+	views0   []int
+	figs     map[string]*figures
+}
+
 func run(env *cluster.CLIEnv, o options) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
 	defer cancel()
@@ -129,93 +157,173 @@ func run(env *cluster.CLIEnv, o options) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin, err := buildClient(cpgBackend, tmp)
+	deb := concordtest.Deb()
+	if deb == "" {
+		return errors.New("CONCORD_DEB does not name a built package (make bench sets it; or run make deb)")
+	}
+	sysroot := path.Join(tmp, "sysroot")
+	if err := unpackConcord(deb, sysroot); err != nil {
+		return err
+	}
+	cb := concordBackend(sysroot)
+	concordBin, err := buildClient(cb, tmp)
 	if err != nil {
 		return err
 	}
-	c, err := corosync.Boot(ctx, env, nodes)
-	if c != nil {
-		defer c.Close()
+	cpgBin, err := buildClient(cpgBackend, tmp)
+	if err != nil {
+		return err
+	}
+
+	cc, err := concordtest.Boot(ctx, env, concordtest.Options{Nodes: nodes, NoStart: true})
+	if cc != nil {
+		defer cc.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("concord cluster: %w", err)
+	}
+	for i := 1; i <= nodes; i++ {
+		if i == 1 && o.cpuprofile != "" {
+			if err := profileDropIn(ctx, cc); err != nil {
+				return err
+			}
+		}
+		if err := cc.StartDaemon(ctx, i); err != nil {
+			return err
+		}
+	}
+	if _, err := cc.WaitView(ctx, []int{1, 2, 3}, []uint16{1, 2, 3}, time.Minute); err != nil {
+		return fmt.Errorf("concord cluster: %w", err)
+	}
+	cv, _ := cc.Exec(ctx, 1, "dpkg-query", "-W", "-f", "${Version}", "concord")
+	env.Logf("concord %s formed a %d-node cluster", cv, nodes)
+	kc, err := corosync.Boot(ctx, env, nodes)
+	if kc != nil {
+		defer kc.Close()
 	}
 	if err != nil {
 		return fmt.Errorf("corosync cluster: %w", err)
 	}
-	version := c.Version(ctx, 1)
-	env.Logf("corosync %s formed a %d-node cluster", version, nodes)
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		return err
+	kv := kc.Version(ctx, 1)
+	env.Logf("corosync %s formed a %d-node cluster beside it", kv, nodes)
+	systems := []*system{
+		{name: "Concord", version: strings.TrimSpace(cv), b: cb, c: cc.Cluster, bin: concordBin, viewMark: "installed view"},
+		{name: "Corosync CPG", version: kv, b: cpgBackend, c: kc.Cluster, bin: cpgBin, viewMark: "A new membership"},
 	}
-	inNode := "/usr/local/bin/" + path.Base(bin)
-	for i := 1; i <= nodes; i++ {
-		if err := c.WriteFile(i, inNode, data, 0o755); err != nil {
+	for _, s := range systems {
+		data, err := os.ReadFile(s.bin)
+		if err != nil {
 			return err
 		}
+		s.bin = "/usr/local/bin/" + path.Base(s.bin)
+		for i := 1; i <= nodes; i++ {
+			if err := s.c.WriteFile(i, s.bin, data, 0o755); err != nil {
+				return err
+			}
+		}
+		if s.pids, err = mainPIDs(ctx, s.c, s.b.daemon); err != nil {
+			return err
+		}
+		s.figs = map[string]*figures{}
 	}
 	// Start-up work is not part of the figures; the host's load meanwhile,
-	// with the cluster idle, is the other work sharing the CPUs.
+	// with both clusters idle, is the other work sharing the CPUs.
 	busy0 := hostBusy()
 	time.Sleep(3 * time.Second)
 	idleBusy := busyPercent(busy0, hostBusy())
-	views0, err := membershipCount(ctx, c)
-	if err != nil {
-		return err
+
+	var idleRows []idleRow
+	if o.idleWindow > 0 {
+		if idleRows, err = idleCost(ctx, env, systems, o.idleWindow, o.idleRounds); err != nil {
+			return err
+		}
 	}
-	pids, err := mainPIDs(ctx, c, cpgBackend.daemon)
-	if err != nil {
-		return err
+	for _, s := range systems {
+		if s.views0, err = viewCount(ctx, s); err != nil {
+			return err
+		}
 	}
 
-	figs := map[string]*figures{}
 	start := time.Now()
 	for r := 1; r <= o.runs; r++ {
 		for _, bc := range o.cases {
-			f := figs[bc.name]
-			if f == nil {
-				f = &figures{}
-				figs[bc.name] = f
+			// Each case on both systems back to back, the first of the
+			// two taking turns, so both see the same machine.
+			order := []*system{systems[0], systems[1]}
+			if r%2 == 0 {
+				order[0], order[1] = order[1], order[0]
 			}
-			busy0 := hostBusy()
-			cpu0, err := daemonCPU(ctx, c, pids)
-			if err != nil {
-				return err
+			for _, s := range order {
+				if err := runCase(ctx, env, s, bc, o, r); err != nil {
+					return err
+				}
 			}
-			t0 := time.Now()
-			res, err := runOnce(ctx, c, inNode, bc, o, r)
-			wall := time.Since(t0).Seconds()
-			if err != nil {
-				return fmt.Errorf("run %d, %s: %w", r, bc, err)
-			}
-			f.busy = append(f.busy, busyPercent(busy0, hostBusy()))
-			cpu1, err := daemonCPU(ctx, c, pids)
-			if err != nil {
-				return err
-			}
-			f.add(bc, res)
-			f.daemonUS = append(f.daemonUS, (cpu1-cpu0)/res[0].num("delivered")*1e6)
-			f.daemonPct = append(f.daemonPct, (cpu1-cpu0)/wall/nodes*100)
-			env.Logf("run %d/%d %-7s %s", r, o.runs, bc.name, summary(bc, res))
 		}
 	}
-	views1, err := membershipCount(ctx, c)
+	elapsed := time.Since(start).Round(time.Second)
+	var warnings []string
+	for _, s := range systems {
+		views1, err := viewCount(ctx, s)
+		if err != nil {
+			return err
+		}
+		for i := range views1 {
+			if d := views1[i] - s.views0[i]; d != 0 {
+				warnings = append(warnings, fmt.Sprintf("WARNING: %s on node%d formed %d new membership(s) during the runs: the figures include a reconfiguration", s.name, i+1, d))
+			}
+		}
+	}
+	if o.cpuprofile != "" {
+		if err := fetchProfile(ctx, env, cc, o.cpuprofile); err != nil {
+			return err
+		}
+	}
+
+	fmt.Printf("\nProcess groups on %d nspawn nodes per system: Concord %s (libconcord, concord_group_send, CONCORD_ORDER_AGREED) beside Corosync %s CPG (libcpg, cpg_mcast_joined, CPG_TYPE_AGREED), both clusters up together, each case run on one then the other (alternating which first); %d runs per case, %d msgs per sender per flood run (16 KiB: %d), %d paced msgs per run every %v; %v total.\n",
+		nodes, systems[0].version, kv, o.runs, o.msgs, floodMsgs(o.msgs, 16384), o.paced, o.interval, elapsed)
+	fmt.Printf("The nodes share the host's %d CPUs with any other work on it: host CPU busy %.1f %% with both clusters idle just before the runs.\n\n", runtime.NumCPU(), idleBusy)
+	fmt.Println("| case | figure | Concord median | min | max | Corosync median | min | max | n | Concord / Corosync |")
+	fmt.Println("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, bc := range o.cases {
+		printCase(os.Stdout, bc, systems[0].figs[bc.name], systems[1].figs[bc.name])
+	}
+	for _, r := range idleRows {
+		r.print()
+	}
+	fmt.Println("\nChecks passed in every run on both systems: each member delivered every sender's messages once, in sequence, and all members' digests of the total delivery order were identical.")
+	for _, w := range warnings {
+		fmt.Println(w)
+	}
+	return nil
+}
+
+// runCase runs bc once on s and adds its figures.
+func runCase(ctx context.Context, env *cluster.CLIEnv, s *system, bc benchCase, o options, r int) error {
+	f := s.figs[bc.name]
+	if f == nil {
+		f = &figures{}
+		s.figs[bc.name] = f
+	}
+	busy0 := hostBusy()
+	cpu0, err := daemonCPU(ctx, s.c, s.pids)
 	if err != nil {
 		return err
 	}
-
-	fmt.Printf("\nCorosync CPG (%s) on %d nspawn nodes, libcpg client (cpg_mcast_joined, CPG_TYPE_AGREED); %d runs per case, %d msgs per sender per flood run (16 KiB: %d), %d paced msgs per run every %v; %v total.\n",
-		version, nodes, o.runs, o.msgs, floodMsgs(o.msgs, 16384), o.paced, o.interval, time.Since(start).Round(time.Second))
-	fmt.Printf("The nodes share the host's %d CPUs with any other work on it: host CPU busy %.1f %% with the cluster idle just before the runs.\n\n", runtime.NumCPU(), idleBusy)
-	fmt.Println("| case | figure | median | min | max | n |")
-	fmt.Println("|---|---|---:|---:|---:|---:|")
-	for _, bc := range o.cases {
-		figs[bc.name].print(bc, cpgBackend.daemon)
+	t0 := time.Now()
+	res, err := runOnce(ctx, s, bc, o, r)
+	wall := time.Since(t0).Seconds()
+	if err != nil {
+		return fmt.Errorf("%s, run %d, %s: %w", s.name, r, bc, err)
 	}
-	fmt.Println("\nChecks passed in every run: each member delivered every sender's messages once, in sequence, and all members' digests of the total delivery order were identical.")
-	for i := range views0 {
-		if views1[i] != views0[i] {
-			fmt.Printf("WARNING: node%d's corosync formed %d new membership(s) during the runs: the figures include a reconfiguration\n", i+1, views1[i]-views0[i])
-		}
+	f.busy = append(f.busy, busyPercent(busy0, hostBusy()))
+	cpu1, err := daemonCPU(ctx, s.c, s.pids)
+	if err != nil {
+		return err
 	}
+	f.add(bc, res)
+	f.daemonUS = append(f.daemonUS, (cpu1-cpu0)/res[0].num("delivered")*1e6)
+	f.daemonPct = append(f.daemonPct, (cpu1-cpu0)/wall/nodes*100)
+	env.Logf("run %d/%d %-7s %-12s %s", r, o.runs, bc.name, s.name, summary(bc, res))
 	return nil
 }
 
@@ -308,7 +416,7 @@ func check(bc benchCase, msgs int, ms []member) error {
 }
 
 // runOnce runs one client per node for one case and checks their lines.
-func runOnce(ctx context.Context, c *corosync.Cluster, bin string, bc benchCase, o options, r int) ([]member, error) {
+func runOnce(ctx context.Context, s *system, bc benchCase, o options, r int) ([]member, error) {
 	msgs, interval := floodMsgs(o.msgs, bc.size), time.Duration(0)
 	if bc.paced {
 		msgs, interval = o.paced, o.interval
@@ -331,7 +439,7 @@ func runOnce(ctx context.Context, c *corosync.Cluster, bin string, bc benchCase,
 	done := make(chan out, nodes)
 	for i := 1; i <= nodes; i++ {
 		go func() {
-			so, se, err := c.Exec(rctx, i, bin, "-group", fmt.Sprintf("groupbench-%s-r%d", bc.name, r),
+			so, se, err := s.c.Exec(rctx, i, s.bin, "-group", fmt.Sprintf("groupbench-%s-r%d", bc.name, r),
 				"-id", strconv.Itoa(i), "-members", strconv.Itoa(nodes), "-senders", strings.Join(senders, ","),
 				"-msgs", strconv.Itoa(msgs), "-size", strconv.Itoa(bc.size),
 				"-interval-us", strconv.FormatInt(interval.Microseconds(), 10),
@@ -347,6 +455,9 @@ func runOnce(ctx context.Context, c *corosync.Cluster, bin string, bc benchCase,
 		if perr != nil {
 			// No figures at all: the client itself failed; say why.
 			return nil, fmt.Errorf("node%d: %v (%v)\n%s", o.i, perr, o.err, strings.TrimSpace(o.errout))
+		}
+		if m["backend"] != s.b.name {
+			return nil, fmt.Errorf("node%d: the client measured backend %q, want %q", o.i, m["backend"], s.b.name)
 		}
 		if o.err != nil && m["status"] == "ok" {
 			errs = append(errs, fmt.Errorf("node%d: %v", o.i, o.err))
@@ -372,7 +483,7 @@ func floodMsgs(msgs, size int) int {
 }
 
 // mainPIDs is unit's main process in every node, as the node sees it.
-func mainPIDs(ctx context.Context, c *corosync.Cluster, unit string) ([]string, error) {
+func mainPIDs(ctx context.Context, c *cluster.Cluster, unit string) ([]string, error) {
 	var pids []string
 	for i := 1; i <= nodes; i++ {
 		out, err := c.Systemctl(ctx, i, "show", "-p", "MainPID", "--value", unit)
@@ -390,40 +501,51 @@ func mainPIDs(ctx context.Context, c *corosync.Cluster, unit string) ([]string, 
 
 // daemonCPU is the CPU time, in seconds, the processes pids[i] in node
 // i+1 have used so far, summed over the nodes.
-func daemonCPU(ctx context.Context, c *corosync.Cluster, pids []string) (float64, error) {
+func daemonCPU(ctx context.Context, c *cluster.Cluster, pids []string) (float64, error) {
 	var sum float64
 	for i, pid := range pids {
-		out, _, err := c.Exec(ctx, i+1, "cat", "/proc/"+pid+"/stat")
+		t, err := daemonCPU1(ctx, c, i+1, pid)
 		if err != nil {
 			return 0, err
 		}
-		// Fields after the command name, which is in parentheses: state
-		// is the first, utime and stime the 12th and 13th (clock ticks).
-		f := strings.Fields(out[strings.LastIndexByte(out, ')')+1:])
-		if len(f) < 13 {
-			return 0, fmt.Errorf("node%d: /proc/%s/stat: %q", i+1, pid, out)
-		}
-		for _, v := range f[11:13] {
-			t, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return 0, fmt.Errorf("node%d: /proc/%s/stat: %q", i+1, pid, out)
-			}
-			sum += t / 100 // USER_HZ
-		}
+		sum += t
 	}
 	return sum, nil
 }
 
-// membershipCount counts the memberships each node's corosync formed so
-// far, to tell whether one formed during the runs.
-func membershipCount(ctx context.Context, c *corosync.Cluster) ([]int, error) {
+// daemonCPU1 is the CPU time, in seconds, process pid in node i has used.
+func daemonCPU1(ctx context.Context, c *cluster.Cluster, i int, pid string) (float64, error) {
+	out, _, err := c.Exec(ctx, i, "cat", "/proc/"+pid+"/stat")
+	if err != nil {
+		return 0, fmt.Errorf("node%d: /proc/%s/stat: %v (did the daemon restart?)", i, pid, err)
+	}
+	// Fields after the command name, which is in parentheses: state is
+	// the first, utime and stime the 12th and 13th (clock ticks).
+	f := strings.Fields(out[strings.LastIndexByte(out, ')')+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("node%d: /proc/%s/stat: %q", i, pid, out)
+	}
+	var sum float64
+	for _, v := range f[11:13] {
+		t, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return 0, fmt.Errorf("node%d: /proc/%s/stat: %q", i, pid, out)
+		}
+		sum += t / 100 // USER_HZ
+	}
+	return sum, nil
+}
+
+// viewCount counts the memberships each node's daemon formed so far, to
+// tell whether one formed during the runs.
+func viewCount(ctx context.Context, s *system) ([]int, error) {
 	var n []int
 	for i := 1; i <= nodes; i++ {
-		out, _, err := c.Exec(ctx, i, "journalctl", "-u", "corosync", "-o", "cat", "--no-pager")
+		out, _, err := s.c.Exec(ctx, i, "journalctl", "-u", s.b.daemon, "-o", "cat", "--no-pager")
 		if err != nil {
 			return nil, err
 		}
-		n = append(n, strings.Count(out, "A new membership"))
+		n = append(n, strings.Count(out, s.viewMark))
 	}
 	return n, nil
 }

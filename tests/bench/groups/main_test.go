@@ -86,3 +86,36 @@ func FuzzParseLine(f *testing.F) {
 		}
 	})
 }
+
+func TestPrintCase(t *testing.T) {
+	bc := allCases[2] // 1k-1s
+	fill := func(rate float64, retries float64) *figures {
+		f := &figures{}
+		for range 2 {
+			outs := line3(1024, "ok", [3]string{"a", "a", "a"}, [3]int{10, 10, 10})
+			ms := parseAll(t, outs)
+			for _, m := range ms {
+				m["rate"] = fmt.Sprint(rate)
+				m["retries"] = fmt.Sprint(retries)
+			}
+			f.add(bc, ms)
+			f.busy = append(f.busy, 50)
+			f.daemonUS = append(f.daemonUS, 10)
+		}
+		return f
+	}
+	var b strings.Builder
+	printCase(&b, bc, fill(500, 7), fill(2000, 1))
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != len(fill(1, 1).rows(bc)) {
+		t.Fatalf("%d lines, want one per row:\n%s", len(lines), b.String())
+	}
+	for _, want := range []string{
+		"| 1 KiB flood, 1 sender (n1) | msg/s delivered per member, first to last delivery | 500 | 500 | 500 | 2000 | 2000 | 2000 | 2 runs × 3 members | 0.25 |",
+		"| would-block answers (EAGAIN, CS_ERR_TRY_AGAIN) per sender per run | 7 | 7 | 7 | 1 | 1 | 1 | 2 senders | – |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("no line with %q in:\n%s", want, b.String())
+		}
+	}
+}

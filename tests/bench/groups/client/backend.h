@@ -3,7 +3,7 @@
  * multicast in agreed (total) order with a would-block answer, and a poll
  * fd whose readiness means "call gb_dispatch". A backend is one C file
  * defining these functions; the bench links groupbench.c with exactly one
- * of them (backend_cpg.c today, backend_concord.c later), so every system
+ * of them (backend_cpg.c, backend_concord.c), so every system
  * is measured by the same driver code.
  */
 #ifndef GROUPBENCH_BACKEND_H

@@ -43,6 +43,7 @@ struct opts {
 	unsigned long msgs;
 	long interval_us; /* 0: flood */
 	int timeout_s;
+	int idle_s; /* >0: send nothing, stay a member this long (idle cost) */
 	int sender[MAX_ID + 1]; /* sender[i]: node i sends */
 	unsigned nsenders;
 	char senders[256];
@@ -140,13 +141,16 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: groupbench -group NAME -id N -members N -senders ID[,ID...] -msgs N -size BYTES\n"
 		"                  [-interval-us US] [-timeout S]\n"
+		"       groupbench -group NAME -id N -members N -idle-s S\n"
 		"  -id          this member's number, 1..%d (the node index)\n"
 		"  -members     members to wait for before sending\n"
 		"  -senders     the ids that send; this member sends if its id is listed\n"
 		"  -msgs        messages per sender\n"
 		"  -size        bytes per message, %zu..1048576\n"
 		"  -interval-us 0: flood; else one message every US microseconds\n"
-		"  -timeout     seconds for the whole run (default 300)\n",
+		"  -timeout     seconds for the whole run (default 300)\n"
+		"  -idle-s      join, wait for the members, then only stay a member for S\n"
+		"               seconds and exit (the idle cost of an open group session)\n",
 		MAX_ID, sizeof(struct hdr));
 	exit(1);
 }
@@ -183,6 +187,8 @@ static void parse(int argc, char **argv, struct opts *o)
 			o->size = (unsigned)num(f, v, (long)sizeof(struct hdr), 1 << 20);
 		else if (!strcmp(f, "-interval-us"))
 			o->interval_us = num(f, v, 0, 60000000);
+		else if (!strcmp(f, "-idle-s"))
+			o->idle_s = (int)num(f, v, 1, 86400);
 		else if (!strcmp(f, "-timeout"))
 			o->timeout_s = (int)num(f, v, 1, 86400);
 		else if (!strcmp(f, "-senders")) {
@@ -207,6 +213,8 @@ static void parse(int argc, char **argv, struct opts *o)
 			usage();
 		}
 	}
+	if (o->idle_s && o->group && o->id && o->members && !o->nsenders)
+		return;
 	if (!o->group || !o->id || !o->members || !o->msgs || !o->size || !o->nsenders) {
 		fprintf(stderr, "groupbench: -group, -id, -members, -senders, -msgs and -size are required\n");
 		usage();
@@ -239,6 +247,45 @@ static int wait_dispatch(struct gb_backend *b, int64_t ns, char *err, size_t err
 	return GB_OK;
 }
 
+/* idle joins, waits for every member, stays a member for -idle-s seconds
+ * dispatching whatever comes (nothing should: no one sends) and exits. */
+static int idle(const struct opts *o)
+{
+	struct state s = {.o = o};
+	char err[512] = "";
+	struct gb_events ev = {.deliver = on_deliver, .view = on_view, .arg = &s};
+	struct gb_backend *b = gb_open(o->group, &ev, err, sizeof err);
+	if (!b) {
+		fprintf(stderr, "groupbench: %s\n", err);
+		return 1;
+	}
+	int64_t deadline = now_ns(CLOCK_MONOTONIC) + 60 * (int64_t)1000000000;
+	int rc = GB_OK;
+	while (s.view < o->members && rc == GB_OK) {
+		if (now_ns(CLOCK_MONOTONIC) > deadline) {
+			fprintf(stderr, "groupbench: %u of %u members after 60 s\n", s.view, o->members);
+			gb_close(b);
+			return 2;
+		}
+		rc = wait_dispatch(b, 10000000, err, sizeof err);
+	}
+	printf("GROUPBENCH-IDLE members=%u\n", s.view);
+	fflush(stdout);
+	int64_t end = now_ns(CLOCK_MONOTONIC) + (int64_t)o->idle_s * 1000000000;
+	for (int64_t left; rc == GB_OK && (left = end - now_ns(CLOCK_MONOTONIC)) > 0;)
+		rc = wait_dispatch(b, left, err, sizeof err);
+	gb_close(b);
+	if (rc != GB_OK) {
+		fprintf(stderr, "groupbench: %s\n", err);
+		return 1;
+	}
+	if (s.delivered || s.bad) {
+		fprintf(stderr, "groupbench: %lu messages while idle, no one sending\n", s.delivered + s.bad);
+		return 2;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = {0};
@@ -249,6 +296,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "groupbench: %s\n", strerror(errno));
 		return 1;
 	}
+	if (o.idle_s)
+		return idle(&o);
 	unsigned char *buf = malloc(o.size);
 	if (!buf) {
 		fprintf(stderr, "groupbench: %s\n", strerror(errno));
