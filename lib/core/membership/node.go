@@ -51,7 +51,6 @@ type outUnicast struct {
 	payload  []byte
 	lastSent uint64
 	sent     bool
-	ordered  bool // seen ordered in this view: only its delivery is awaited
 }
 
 // queued is a broadcast or group change waiting to be ordered.

@@ -43,6 +43,11 @@ func (n *Node) Advance() {
 	n.rdMsgs, n.rdEvs = 0, 0
 }
 
+// Pending is how many of this node's messages (Broadcast, group changes,
+// Send) are queued and not yet delivered here: a daemon can batch while
+// enough are in flight.
+func (n *Node) Pending() int { return len(n.queue) }
+
 // Status returns a snapshot of the node.
 func (n *Node) Status() Status {
 	s := Status{ID: n.id, Incarnation: n.inc, Tick: n.tick, View: *n.view.Clone(), Coordinator: n.view.ID.Coord, MaxSeq: n.maxSeq,

@@ -50,6 +50,10 @@ const (
 	refreshEvery = time.Second
 )
 
+// rxBurst bounds the frames taken in one turn of the loop, so that ticks
+// and requests are not kept waiting by a flood.
+const rxBurst = 64
+
 type rxFrame struct {
 	link uint8
 	src  net.HardwareAddr
@@ -433,11 +437,33 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.log.Info("left the cluster", "view", d.view.ID.Seq)
 			return nil
 		case f := <-d.rx:
+			// Frames that came meanwhile are taken in the same turn: one
+			// output (one ack, one batch of deliveries) for the burst.
 			d.receive(f)
+			for i := 0; i < rxBurst; i++ {
+				select {
+				case f := <-d.rx:
+					d.receive(f)
+					continue
+				default:
+				}
+				break
+			}
 		case fn := <-d.reqs:
 			fn()
 		case in := <-d.gin:
+			// Take what the sessions have said meanwhile too: what they
+			// send between two turns goes to membership as one batch.
 			d.groupInput(in)
+			for more := true; more; {
+				select {
+				case in := <-d.gin:
+					d.groupInput(in)
+				default:
+					more = false
+				}
+			}
+			d.flushGroups()
 		case ev := <-d.store.Events():
 			d.storeEvent(ev)
 		case ev, ok := <-d.nicEvents:

@@ -25,6 +25,7 @@ const (
 	groupMaxPayload = 80_000
 	groupWindow     = 1024
 	groupQueue      = 8192
+	groupInFlight   = 2 // batches in flight before a partial one waits
 )
 
 // gsession is the loop's state of one group session.
@@ -63,7 +64,8 @@ func (d *Daemon) startGroups() error {
 	return nil
 }
 
-// groupInput handles what a session said.
+// groupInput handles what a session said; the loop flushes the core's
+// output (flushGroups) once it has taken every input waiting.
 func (d *Daemon) groupInput(in groupsrv.Input) {
 	switch in.Kind {
 	case groupsrv.Opened:
@@ -94,7 +96,6 @@ func (d *Daemon) groupInput(in groupsrv.Input) {
 		d.gcore.Close(in.S.Client, in.Died)
 		d.events.SessionClosed(in.S.Client)
 	}
-	d.flushGroups()
 }
 
 func (d *Daemon) groupOpen(s *groupsrv.Session, name string, tag uint32) {
@@ -244,9 +245,16 @@ func (d *Daemon) flushGroups() {
 }
 
 // pushGroupMsgs offers waiting group messages to membership, packed into
-// batches, until its queue is full.
+// batches, until its queue is full. While groupInFlight batches are in
+// flight it holds back a batch that is not full: the next delivery of
+// one of them brings it back here (process), by when more have come, so
+// under load batches grow and the order costs less per message, and
+// alone a message goes at once.
 func (d *Daemon) pushGroupMsgs() {
 	for len(d.gpend) > 0 {
+		if d.core.Pending() >= groupInFlight && d.pendingSize() < groupBatch {
+			return
+		}
 		n, size := 0, 0
 		for n < len(d.gpend) {
 			s := groupMsgSize(&d.gpend[n])
@@ -274,6 +282,18 @@ func (d *Daemon) pushGroupMsgs() {
 		d.gpend = d.gpend[n:]
 	}
 	d.gpend = nil
+}
+
+// pendingSize estimates the encoded size of the waiting group messages,
+// up to a batch.
+func (d *Daemon) pendingSize() int {
+	n := 0
+	for i := range d.gpend {
+		if n += groupMsgSize(&d.gpend[i]); n >= groupBatch {
+			break
+		}
+	}
+	return n
 }
 
 // groupMsgSize estimates a message's encoded size for batching.
