@@ -618,35 +618,26 @@ API int concord_group_dispatch(concord_group_t *h, int flags)
 	return rc < 0 ? rc : delivered;
 }
 
-API int concord_group_join(concord_group_t *h, const char *group)
+/* name_request sends a join or leave and waits for its answer, which the
+ * daemon gives once the change is applied. */
+static int name_request(concord_group_t *h, uint16_t type, const char *group)
 {
 	int rc = check_name(group);
 	if (rc < 0 || (rc = lock(h)) < 0)
 		return rc;
 	uint8_t buf[MAX_HEAD];
 	struct enc e = {.b = buf};
-	enc_header(&e, T_JOIN, 0);
+	enc_header(&e, type, 0);
 	enc_str(&e, group, strlen(group));
 	enc_finish(&e, 0);
-	rc = simple(h, &e, T_JOIN, NULL, 0);
+	rc = simple(h, &e, type, NULL, 0);
 	pthread_mutex_unlock(&h->mu);
 	return rc;
 }
 
-API int concord_group_leave(concord_group_t *h, const char *group)
-{
-	int rc = check_name(group);
-	if (rc < 0 || (rc = lock(h)) < 0)
-		return rc;
-	uint8_t buf[MAX_HEAD];
-	struct enc e = {.b = buf};
-	enc_header(&e, T_LEAVE, 0);
-	enc_str(&e, group, strlen(group));
-	enc_finish(&e, 0);
-	rc = simple(h, &e, T_LEAVE, NULL, 0);
-	pthread_mutex_unlock(&h->mu);
-	return rc;
-}
+API int concord_group_join(concord_group_t *h, const char *group) { return name_request(h, T_JOIN, group); }
+
+API int concord_group_leave(concord_group_t *h, const char *group) { return name_request(h, T_LEAVE, group); }
 
 /*
  * unanswered writes a send, send-to or tx-commit: it takes one credit of
