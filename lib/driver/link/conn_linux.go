@@ -86,6 +86,15 @@ func open(ifname string, group net.HardwareAddr) (*Conn, error) {
 		pc.Close()
 		return nil, err
 	}
+	// A large message comes as a burst of fragments from each sender: with
+	// the default queue (about 150 frames) a burst from three senders
+	// overflows it, and one lost fragment costs the whole message again.
+	// (SO_RCVBUFFORCE needs CAP_NET_ADMIN; SO_RCVBUF stops at rmem_max.)
+	rc.Control(func(fd uintptr) {
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, linkRcvbuf) != nil {
+			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, linkRcvbuf)
+		}
+	})
 	return &Conn{
 		conn:   conn{pc: pc, rc: rc, ifindex: int32(ifi.Index), group: group},
 		name:   ifi.Name,
@@ -179,6 +188,9 @@ func (c *Conn) deferKinds(off uint32, vals []byte) error {
 
 // deferredRcvbuf is the receive buffer asked for the deferred socket.
 const deferredRcvbuf = 1 << 20
+
+// linkRcvbuf is the receive queue of a link's socket, in bytes.
+const linkRcvbuf = 4 << 20
 
 // maxDeferVals bounds Defer's values: a BPF jump reaches 255 instructions.
 const maxDeferVals = 16

@@ -517,7 +517,9 @@ func daemonCPU(ctx context.Context, c *cluster.Cluster, pids []string) (float64,
 func daemonCPU1(ctx context.Context, c *cluster.Cluster, i int, pid string) (float64, error) {
 	out, _, err := c.Exec(ctx, i, "cat", "/proc/"+pid+"/stat")
 	if err != nil {
-		return 0, fmt.Errorf("node%d: /proc/%s/stat: %v (did the daemon restart?)", i, pid, err)
+		// The daemon is gone: its journal says why.
+		j, _, _ := c.Exec(ctx, i, "journalctl", "--no-pager", "-n", "40", "-o", "short-precise")
+		return 0, fmt.Errorf("node%d: /proc/%s/stat: %v (did the daemon restart?); the node's journal ends:\n%s", i, pid, err, j)
 	}
 	// Fields after the command name, which is in parentheses: state is
 	// the first, utime and stime the 12th and 13th (clock ticks).
