@@ -92,6 +92,7 @@ type Daemon struct {
 	rx        chan rxFrame
 	lastWd    time.Time
 	wdEvery   time.Duration
+	wdWarned  time.Time // last "cannot ping the watchdog" warning
 	lastNotif string
 	dirty     bool // status changed since the last refresh
 
@@ -555,8 +556,19 @@ func (d *Daemon) onTick() {
 		d.setQuorum(st, "last_man_standing window")
 	}
 	if d.wdEvery > 0 && time.Since(d.lastWd) >= d.wdEvery {
-		d.notify(daemon.SdNotifyWatchdog)
-		d.lastWd = time.Now()
+		// The notify socket is non-blocking: when systemd is too busy to
+		// read it, the ping is tried again next tick, not in a third of
+		// the watchdog time (three lost pings and systemd kills a daemon
+		// whose loop is running fine).
+		if err := d.notifier.Send(daemon.SdNotifyWatchdog); err != nil {
+			if time.Since(d.wdWarned) >= d.wdEvery {
+				d.wdWarned = time.Now()
+				d.log.Warn("cannot ping systemd's watchdog; trying again every tick", "err", err,
+					"since_last_ping", time.Since(d.lastWd).Round(time.Millisecond).String())
+			}
+		} else {
+			d.lastWd = time.Now()
+		}
 	}
 	// Status is rebuilt when something changed, and once a second for the
 	// slow-moving parts (node states, counters).
