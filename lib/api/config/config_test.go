@@ -64,7 +64,7 @@ func TestParseGood(t *testing.T) {
 		check func(t *testing.T, c *Cluster)
 	}{
 		{"defaults", base, func(t *testing.T, c *Cluster) {
-			want := Timing{30 * time.Millisecond, 30 * time.Millisecond, 150 * time.Millisecond, 150 * time.Millisecond, 100 * time.Millisecond}
+			want := Timing{40 * time.Millisecond, 40 * time.Millisecond, 120 * time.Millisecond, 160 * time.Millisecond, 100 * time.Millisecond}
 			if c.Totem != want {
 				t.Errorf("timing %+v, want %+v", c.Totem, want)
 			}
@@ -79,6 +79,15 @@ func TestParseGood(t *testing.T) {
 			}
 			if c.Options != nil || c.Nodes[0].Attrs != nil {
 				t.Errorf("empty maps should be nil: %v %v", c.Options, c.Nodes[0].Attrs)
+			}
+		}},
+		// A cluster.conf written for the older 30ms defaults, or for a
+		// faster heartbeat, sets heartbeat_interval alone: the default
+		// tick follows it down instead of failing validation.
+		{"short heartbeat alone", strings.Replace(base, "name = prod", "name = prod\nheartbeat_interval = 20ms", 1), func(t *testing.T, c *Cluster) {
+			want := Timing{20 * time.Millisecond, 20 * time.Millisecond, 120 * time.Millisecond, 160 * time.Millisecond, 100 * time.Millisecond}
+			if c.Totem != want {
+				t.Errorf("timing %+v, want %+v", c.Totem, want)
 			}
 		}},
 		{"example file", readFile(t, "testdata/example.conf"), func(t *testing.T, c *Cluster) {
@@ -241,12 +250,13 @@ func TestParseBad(t *testing.T) {
 		{"no nodes", "[cluster]\nname = x\n", `cluster.conf:1: [cluster]: no nodes`},
 		{"bad duration", rep("name = prod", "name = prod\ndead_time = 150"), `cluster.conf:3: [cluster]: dead_time: "150" is not a positive duration such as 150ms or 10s`},
 		{"negative duration", rep("name = prod", "name = prod\ntick = -1ms"), `[cluster]: tick: "-1ms" is not a positive duration`},
-		{"dead_time too short", rep("name = prod", "name = prod\nheartbeat_interval = 100ms"), `cluster.conf:1: [cluster]: dead_time: 150ms must be more than 2*heartbeat_interval (200ms)`},
-		{"dead_time too short, written", rep("name = prod", "name = prod\ndead_time = 60ms"), `cluster.conf:3: [cluster]: dead_time: 60ms must be more than 2*heartbeat_interval (60ms)`},
-		{"tick above heartbeat", rep("name = prod", "name = prod\ntick = 40ms"), `cluster.conf:3: [cluster]: tick: 40ms must not exceed heartbeat_interval (30ms)`},
+		{"dead_time too short", rep("name = prod", "name = prod\nheartbeat_interval = 100ms"), `cluster.conf:1: [cluster]: dead_time: 120ms must be more than 2*heartbeat_interval (200ms)`},
+		{"dead_time too short, written", rep("name = prod", "name = prod\ndead_time = 60ms"), `cluster.conf:3: [cluster]: dead_time: 60ms must be more than 2*heartbeat_interval (80ms)`},
+		{"tick above heartbeat", rep("name = prod", "name = prod\ntick = 60ms"), `cluster.conf:3: [cluster]: tick: 60ms must not exceed heartbeat_interval (40ms)`},
+		{"tick above a written heartbeat", rep("name = prod", "name = prod\nheartbeat_interval = 20ms\ntick = 30ms"), `cluster.conf:4: [cluster]: tick: 30ms must not exceed heartbeat_interval (20ms)`},
 		{"tick too small", rep("name = prod", "name = prod\ntick = 10us"), `cluster.conf:3: [cluster]: tick: 10µs is out of range 1ms..1s`},
 		{"link_dead_time too short", rep("name = prod", "name = prod\nlink_dead_time = 50ms"), `cluster.conf:3: [cluster]: link_dead_time: 50ms must be more than 2*heartbeat_interval`},
-		{"join_timeout below tick", rep("name = prod", "name = prod\njoin_timeout = 5ms"), `cluster.conf:3: [cluster]: join_timeout: 5ms must be at least one tick (30ms)`},
+		{"join_timeout below tick", rep("name = prod", "name = prod\njoin_timeout = 5ms"), `cluster.conf:3: [cluster]: join_timeout: 5ms must be at least one tick (40ms)`},
 		{"lms window below tick", rep("tie_breaker = lowest", "last_man_standing_window = 1ms"), `cluster.conf:5: [quorum]: last_man_standing_window: 1ms is out of range`},
 		{"bad boolean", rep("tie_breaker = lowest", "two_node = maybe"), `cluster.conf:5: [quorum]: two_node: "maybe" is not yes or no`},
 		{"two_node with three nodes", rep("tie_breaker = lowest", "two_node = yes"), `cluster.conf:5: [quorum]: two_node: needs exactly 2 nodes, found 3`},

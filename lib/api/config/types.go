@@ -22,10 +22,10 @@ type Cluster struct {
 
 // Timing holds the failure-detection and messaging timers.
 type Timing struct {
-	Tick              time.Duration // core tick, default 30ms
-	HeartbeatInterval time.Duration // default 30ms
-	DeadTime          time.Duration // no frame on any link for this long: node suspected; default 150ms
-	LinkDeadTime      time.Duration // no frame on one link for this long: link down; default 150ms
+	Tick              time.Duration // core tick, default 40ms or HeartbeatInterval if shorter
+	HeartbeatInterval time.Duration // default 40ms
+	DeadTime          time.Duration // no frame on any link for this long: node suspected; default 120ms
+	LinkDeadTime      time.Duration // no frame on one link for this long: link down; default 160ms
 	JoinTimeout       time.Duration // transition round timeout; default 100ms
 }
 

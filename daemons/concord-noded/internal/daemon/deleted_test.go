@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -178,7 +179,9 @@ func TestTellingIsRateLimited(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("told and logged: %v, want %v\n%s", got, want, log.String())
 	}
-	if !strings.Contains(log.String(), "node 7 is not in the cluster configuration but still sends frames; told it so 8 times in the last 7m2s") {
+	// The steps add up to 7m3s; whole ticks of a second may make it a
+	// little less.
+	if !regexp.MustCompile(`node 7 is not in the cluster configuration but still sends frames; told it so 8 times in the last 7m[0-3]s`).MatchString(log.String()) {
 		t.Errorf("the second line does not count the tellings:\n%s", log.String())
 	}
 }
