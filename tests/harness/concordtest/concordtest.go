@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/concord-ha/concord/lib/api/nodebus"
@@ -65,6 +66,29 @@ func DevDeb() string {
 		return ""
 	}
 	return p
+}
+
+// BootTest is Boot for an integration test: it skips the test when it
+// cannot run here (not root, nspawn or the package missing), fails it when
+// the cluster does not boot, and gives it a context that ends after limit.
+func BootTest(t *testing.T, o Options, limit time.Duration) (*Cluster, context.Context) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: the nspawn cluster needs root")
+	}
+	if m := cluster.Missing(); m != "" {
+		t.Skip("skipping: " + m)
+	}
+	if Deb() == "" {
+		t.Skip("skipping: CONCORD_DEB is not set to a built package (make integration sets it)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	t.Cleanup(cancel)
+	c, err := Boot(ctx, t, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, ctx
 }
 
 // Boot boots the nodes, installs the .deb, writes the configuration and the

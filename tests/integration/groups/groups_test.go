@@ -27,22 +27,7 @@ const (
 
 func boot(t *testing.T, o concordtest.Options) (*concordtest.Cluster, context.Context) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: the nspawn cluster needs root")
-	}
-	if m := cluster.Missing(); m != "" {
-		t.Skip("skipping: " + m)
-	}
-	if concordtest.Deb() == "" {
-		t.Skip("skipping: CONCORD_DEB is not set to a built package (make integration sets it)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	t.Cleanup(cancel)
-	c, err := concordtest.Boot(ctx, t, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, ctx
+	return concordtest.BootTest(t, o, 20*time.Minute)
 }
 
 // installTool builds grouptool for the nodes and puts it in each one's

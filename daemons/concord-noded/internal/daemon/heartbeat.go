@@ -40,9 +40,15 @@ func (d *Daemon) sendHeartbeat(payload []byte) {
 // (a turn on a NIC that is down would be a heartbeat lost).
 func (d *Daemon) alternate() bool {
 	t := d.cfg.Totem
-	n := len(d.ports)
-	return n > 1 && 2*time.Duration(n)*t.HeartbeatInterval <= t.LinkDeadTime &&
-		!d.fewerLinks() && !d.degraded && d.tick >= d.allLinksUntil && d.allLinksWork()
+	return d.linksWhole() && 2*time.Duration(len(d.ports))*t.HeartbeatInterval <= t.LinkDeadTime
+}
+
+// linksWhole reports whether there are several links and every one works
+// both ways for every node: every node has every link this one has, no
+// peer is missing on a link here, no peer asked for every link lately,
+// and every NIC of this node works. Only then may a frame go on one link.
+func (d *Daemon) linksWhole() bool {
+	return len(d.ports) > 1 && !d.fewerLinks() && !d.degraded && d.tick >= d.allLinksUntil && d.allLinksWork()
 }
 
 // fewerLinks reports whether some configured node has fewer links than

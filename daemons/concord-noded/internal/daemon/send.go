@@ -124,9 +124,9 @@ func bulk(t membership.MsgType) bool {
 }
 
 // dataLink is the link ordered traffic takes now: the lowest, or -1 (every
-// link) when heartbeats could not alternate either.
+// link) unless every link works both ways.
 func (d *Daemon) dataLink() int {
-	if len(d.ports) < 2 || d.fewerLinks() || d.degraded || d.tick < d.allLinksUntil || !d.allLinksWork() {
+	if !d.linksWhole() {
 		return -1
 	}
 	return 0
